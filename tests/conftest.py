@@ -1,0 +1,39 @@
+"""Shared fixtures: random-weight checkpoints of every architecture, app state in a temp data dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched, ever
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+from tests.helpers import TINY_ARCHITECTURES  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """One tiny random-weight .safetensors per architecture (A1111 key layout), built once."""
+    from modules.sd_models.random_weights import write_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-checkpoints")
+    paths = {}
+    for seed, (name, arch) in enumerate(TINY_ARCHITECTURES.items()):
+        paths[name] = folder / f"{name}.safetensors"
+        write_checkpoint(paths[name], arch, tiny=True, seed=seed)
+    return paths
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    (tmp_path / "models" / "Stable-diffusion").mkdir(parents=True)
+    return tmp_path

@@ -1,0 +1,91 @@
+"""Build and serve the app: engine state, FastAPI routes and the Gradio UI on one port.
+
+Heavy imports happen here, after launch.py has installed requirements; each startup
+phase is timed. The checkpoint loads in the background so the page answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from modules.cmd_args import parse_args, parse_credentials, server_address
+from modules.timer import StartupTimer
+
+log = logging.getLogger("easel")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("httpx", "httpcore", "urllib3", "diffusers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
+    """The FastAPI app with API and UI, and the engine state behind them."""
+    timer = timer or StartupTimer()
+    with timer.phase("import torch"):
+        import torch  # noqa: F401  (timed on its own: the largest import)
+    with timer.phase("import fastapi"):
+        from fastapi import FastAPI
+        from fastapi.middleware.cors import CORSMiddleware
+    with timer.phase("settings and model list"):
+        from modules.engine_state import EngineState
+
+        state = EngineState.create(args)
+    app = FastAPI(title="Easel", docs_url="/docs")
+    if args.cors_allow_origins:
+        origins = [o.strip() for o in args.cors_allow_origins.split(",") if o.strip()]
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
+                           allow_credentials=True)
+    if args.api or args.nowebui:
+        from modules.api.routes import add_api
+
+        add_api(app, state)
+    if not args.nowebui:
+        with timer.phase("import gradio"):
+            import gradio as gr
+        with timer.phase("create ui"):
+            from modules.ui.app import create_ui
+
+            blocks = create_ui(state)
+        auth = list(parse_credentials(args.gradio_auth).items()) or None
+        app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, footer_links=["api"] if args.api else [])
+    app.state.engine = state
+    return app, state
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging(args.loglevel)
+    timer = StartupTimer()
+    app, state = create_app(args, timer)
+    host, port = server_address(args)
+    if args.listen and not (args.api_auth or args.gradio_auth):
+        log.warning("--listen without --api-auth/--gradio-auth: anyone on your network can use this server")
+    state.models.start_background_load(args.ckpt)
+
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=args.loglevel.lower(), timeout_keep_alive=60)
+    server = uvicorn.Server(config)
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+
+    original_startup = server.startup
+
+    async def startup(sockets=None):  # log once the socket accepts connections
+        await original_startup(sockets)
+        log.info("%s", timer.summary())
+        log.info("Running on %s%s", url, "" if not args.nowebui else " (API only)")
+        if args.autolaunch:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    server.startup = startup
+    server.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
