@@ -86,7 +86,7 @@ class CheckpointInfo:
     def matches(self, query: str) -> bool:
         query = query.strip()
         candidates = {self.title, self.name, self.model_name, self.name.rsplit(".", 1)[0], self.path.name,
-                      str(self.path)}
+                      self.path.stem, str(self.path)}
         if self.sha256:
             candidates |= {self.sha256, self.shorthash or ""}
         if self.legacy_hash:

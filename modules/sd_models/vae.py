@@ -48,7 +48,7 @@ def vae_state_for_diffusers(path: Path, vae: torch.nn.Module, allow_unsafe: bool
 
     state, _ = load_state_dict(path, allow_unsafe=allow_unsafe)
     expected = vae.state_dict()
-    if not any(k in expected for k in state):  # LDM layout (bare, or with a checkpoint prefix)
+    if not any(".down_blocks." in k for k in state):  # LDM layout (bare, or with a checkpoint prefix)
         state = {k: v for k, v in state.items() if not k.startswith("model_ema.")}
         state = convert_ldm_vae_checkpoint(state, dict(vae.config))
     missing = [k for k in expected if k not in state]

@@ -1,0 +1,107 @@
+"""The first /sdapi/v1 routes, through FastAPI's test client, in A1111's shapes."""
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import install_checkpoint, make_args
+from tests.unit.foundation.test_safe_load import write_malicious_ckpt
+from webui import create_app
+
+
+@pytest.fixture
+def api(data_dir, tiny_checkpoints):
+    install_checkpoint(data_dir, tiny_checkpoints["sd1"], "one.safetensors")
+    install_checkpoint(data_dir, tiny_checkpoints["sd2"], "two.safetensors")
+    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
+    state.models.start_background_load().join(60)
+    return TestClient(app), state
+
+
+def test_sd_models_lists_checkpoints_in_a1111_shape(api):
+    client, state = api
+    models = client.get("/sdapi/v1/sd-models").json()
+    assert [m["model_name"] for m in models] == ["one", "two"]
+    loaded = models[0]
+    assert set(loaded) == {"title", "model_name", "hash", "sha256", "filename", "config"}
+    assert loaded["title"] == f"one.safetensors [{loaded['hash']}]" and loaded["sha256"].startswith(loaded["hash"])
+    assert models[1]["hash"] is None  # not hashed until first loaded, as in A1111
+
+
+def test_options_round_trip_and_checkpoint_switch(api):
+    client, state = api
+    options = client.get("/sdapi/v1/options").json()
+    assert options["sd_model_checkpoint"].startswith("one.safetensors [")
+    assert client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "two", "samples_format": "jpg"}).status_code == 200
+    options = client.get("/sdapi/v1/options").json()
+    assert options["sd_model_checkpoint"].startswith("two.safetensors [") and options["samples_format"] == "jpg"
+    assert state.models.current().info.name == "two.safetensors"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"bogus": 1}, "unknown setting(s): 'bogus'"),
+    ({"samples_save": "maybe"}, "'samples_save' must be true or false"),
+    ({"sd_model_checkpoint": "nope"}, "checkpoint 'nope' not found"),
+])
+def test_bad_options_are_400_with_the_field_named(api, body, message):
+    client, _ = api
+    response = client.post("/sdapi/v1/options", json=body)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+
+
+def test_malicious_checkpoint_through_the_api(api, data_dir, tmp_path):
+    client, state = api
+    marker = tmp_path / "code-ran"
+    write_malicious_ckpt(data_dir / "models" / "Stable-diffusion" / "evil.ckpt", marker)
+    assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
+    assert "evil.ckpt" in [m["title"] for m in client.get("/sdapi/v1/sd-models").json()]
+    response = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "evil.ckpt"})
+    assert response.status_code == 400 and "evil.ckpt: refused to load" in response.json()["detail"]
+    assert not marker.exists()
+    assert state.models.current().info.name == "one.safetensors"
+    assert client.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("one.safetensors")
+
+
+def test_vae_list_flags_and_memory(api, data_dir):
+    client, _ = api
+    (data_dir / "models" / "VAE" / "x.safetensors").write_bytes(b"")
+    client.post("/sdapi/v1/refresh-vae")
+    assert client.get("/sdapi/v1/sd-vae").json() == [
+        {"model_name": "x.safetensors", "filename": str(data_dir / "models" / "VAE" / "x.safetensors")}]
+    flags = client.get("/sdapi/v1/cmd-flags").json()
+    assert flags["api"] is True and flags["data_dir"] == str(data_dir)
+    memory = client.get("/sdapi/v1/memory").json()
+    assert memory["ram"]["total"] > memory["ram"]["used"] > 0
+    assert "error" in memory["cuda"] or "system" in memory["cuda"]
+
+
+def test_unload_and_reload(api):
+    client, state = api
+    assert client.post("/sdapi/v1/unload-checkpoint").status_code == 200
+    assert state.models.loaded == []
+    assert client.post("/sdapi/v1/reload-checkpoint").status_code == 400
+    client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "one"})
+    assert client.post("/sdapi/v1/reload-checkpoint").status_code == 200
+
+
+def test_api_auth_protects_every_route(data_dir, tiny_checkpoints):
+    app, _ = create_app(make_args(data_dir, "--api", "--nowebui", "--api-auth", "alice:s3cret"))
+    client = TestClient(app)
+    assert client.get("/sdapi/v1/sd-models").status_code == 401
+    wrong = base64.b64encode(b"alice:nope").decode()
+    assert client.get("/sdapi/v1/options", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    right = base64.b64encode(b"alice:s3cret").decode()
+    response = client.get("/sdapi/v1/cmd-flags", headers={"Authorization": f"Basic {right}"})
+    assert response.status_code == 200 and response.json()["api_auth"] == "<hidden>"
+
+
+def test_cors_is_closed_unless_allowed(data_dir):
+    closed, _ = create_app(make_args(data_dir, "--api", "--nowebui"))
+    headers = {"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    assert "access-control-allow-origin" not in TestClient(closed).options("/sdapi/v1/sd-models", headers=headers).headers
+    opened, _ = create_app(make_args(data_dir, "--api", "--nowebui", "--cors-allow-origins", "http://ok.example"))
+    ok = TestClient(opened).options("/sdapi/v1/sd-models",
+                                    headers={**headers, "Origin": "http://ok.example"})
+    assert ok.headers["access-control-allow-origin"] == "http://ok.example"
