@@ -1,0 +1,95 @@
+"""Prompts for the generation engine: A1111 prompt syntax, chunking, text encoding, styles.
+
+Depends only on torch, transformers (duck-typed CLIP tokenizer/text models) and the stdlib.
+"""
+from .attention import BREAK_MARKER, WeightedText, parse_prompt_attention
+from .chunking import (
+    CHUNK_LENGTH,
+    EmbeddingFix,
+    EmbeddingLookup,
+    EmbeddingMatch,
+    PromptChunk,
+    SpecialTokens,
+    TokenCount,
+    TokenizedPrompt,
+    count_tokens,
+    empty_chunk,
+    target_token_count,
+    tokenize_prompt,
+)
+from .composable import SubPrompt, flatten_composable_prompts, split_composable_prompt
+from .conditioning import (
+    CondSchedule,
+    MulticondBatch,
+    ScheduledCond,
+    ScheduledConditioning,
+    TextConditioner,
+    WeightedCondSchedule,
+    cond_at_step,
+    encode_prompt_schedules,
+    encode_prompts,
+    pad_to_length,
+    stack_at_step,
+)
+from .emphasis import EMPHASIS_MODES, apply_emphasis, check_emphasis_mode
+from .schedules import ScheduledText, prompt_schedule, prompt_schedules
+from .styles import PromptStyle, StyleDatabase, apply_style_prompts, extract_style_text, merge_style_prompt
+from .text_encoder import (
+    Conditioning,
+    EncodingOptions,
+    PromptEncoder,
+    TextEncoderSpec,
+    sd1_text_encoder,
+    sd2_text_encoder,
+    sdxl_text_encoders,
+)
+
+__all__ = [
+    "BREAK_MARKER",
+    "CHUNK_LENGTH",
+    "CondSchedule",
+    "Conditioning",
+    "EMPHASIS_MODES",
+    "EmbeddingFix",
+    "EmbeddingLookup",
+    "EmbeddingMatch",
+    "EncodingOptions",
+    "MulticondBatch",
+    "PromptChunk",
+    "PromptEncoder",
+    "PromptStyle",
+    "ScheduledCond",
+    "ScheduledConditioning",
+    "ScheduledText",
+    "SpecialTokens",
+    "StyleDatabase",
+    "SubPrompt",
+    "TextConditioner",
+    "TextEncoderSpec",
+    "TokenCount",
+    "TokenizedPrompt",
+    "WeightedCondSchedule",
+    "WeightedText",
+    "apply_emphasis",
+    "apply_style_prompts",
+    "check_emphasis_mode",
+    "cond_at_step",
+    "count_tokens",
+    "empty_chunk",
+    "encode_prompt_schedules",
+    "encode_prompts",
+    "extract_style_text",
+    "flatten_composable_prompts",
+    "merge_style_prompt",
+    "pad_to_length",
+    "parse_prompt_attention",
+    "prompt_schedule",
+    "prompt_schedules",
+    "sd1_text_encoder",
+    "sd2_text_encoder",
+    "sdxl_text_encoders",
+    "split_composable_prompt",
+    "stack_at_step",
+    "target_token_count",
+    "tokenize_prompt",
+]
