@@ -37,6 +37,11 @@ class LoadedModel:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def latent_downscale(self) -> int:
+        """Pixels per latent cell: 8 for real SD models, less for tiny ones (demo, tests)."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
     def scaling_factor(self) -> float:
         return float(self.vae.config.scaling_factor)
 

@@ -18,6 +18,7 @@ from modules.sd_models.ldm_layout import ldm_state_dict
 
 TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "projection_dim": 64}
 TINY_CHANNELS = [32, 64]
+TINY_VAE_CHANNELS = [32, 32, 64, 64]  # four levels: 8 pixels per latent cell, as in real models
 SDXL_TIME_IDS = {"sdxl": 6, "sdxl_refiner": 5}  # size/crop/target (base) or size/crop/score (refiner)
 IN_CHANNELS = {"base": 4, "inpaint": 9, "instruct-pix2pix": 8}
 
@@ -73,8 +74,8 @@ def _vae(arch: ModelArchitecture, tiny: bool) -> torch.nn.Module:
 
     config = dict(bundled_config(arch.family, "vae"))
     if tiny:
-        levels = len(TINY_CHANNELS)
-        config.update(block_out_channels=TINY_CHANNELS, layers_per_block=1,
+        levels = len(TINY_VAE_CHANNELS)
+        config.update(block_out_channels=TINY_VAE_CHANNELS, layers_per_block=1,
                       down_block_types=["DownEncoderBlock2D"] * levels, up_block_types=["UpDecoderBlock2D"] * levels)
     return AutoencoderKL.from_config(config)
 

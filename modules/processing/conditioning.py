@@ -1,0 +1,34 @@
+"""The text side of a generation: a PromptEncoder for the loaded model's family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules import prompting
+from modules.sd_models.loader import LoadedModel
+
+
+def build_prompt_encoder(model: LoadedModel, settings: dict[str, Any]) -> prompting.PromptEncoder:
+    options = prompting.EncodingOptions(
+        emphasis=settings.get("emphasis", "Original"),
+        clip_skip=settings.get("CLIP_stop_at_last_layers", 1),
+        comma_padding_backtrack=settings.get("comma_padding_backtrack", 20),
+    )
+    tokenizers, encoders = model.tokenizers, model.text_encoders
+    family = model.arch.family
+    if family == "sd1":
+        specs, pooled_from = (prompting.sd1_text_encoder(tokenizers[0], encoders[0]),), None
+    elif family == "sd2":  # the loader already dropped OpenCLIP's last block: read the new last one
+        specs, pooled_from = (prompting.sd2_text_encoder(tokenizers[0], encoders[0], layer_from_end=1),), None
+    elif family == "sdxl":
+        specs, pooled_from = prompting.sdxl_text_encoders(tokenizers[0], encoders[0], encoders[1]), 1
+    else:  # the SDXL refiner has only the bigG encoder
+        refiner = prompting.TextEncoderSpec(tokenizers[0], encoders[0], 0, 2, False, False)
+        specs, pooled_from = (refiner,), 0
+    return prompting.PromptEncoder(tuple(specs), pooled_from, options)
+
+
+def encode_batch(encoder: prompting.PromptEncoder, prompts: list[str], negatives: list[str], steps: int):
+    """(scheduled positive conditioning with AND weights, negative schedules per image)."""
+    return (prompting.encode_prompts(encoder, prompts, steps),
+            prompting.encode_prompt_schedules(encoder, negatives, steps))
