@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import asynccontextmanager
 
 from modules.cmd_args import parse_args, parse_credentials, server_address
 from modules.timer import StartupTimer
@@ -34,15 +35,24 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
         from modules.engine_state import EngineState
 
         state = EngineState.create(args)
-    app = FastAPI(title="Easel", docs_url="/docs")
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if state.jobs is not None:  # finish the running job; queued ones wait for the next start
+            state.jobs.stop()
+
+    app = FastAPI(title="Easel", docs_url="/docs", lifespan=lifespan)
     if args.cors_allow_origins:
         origins = [o.strip() for o in args.cors_allow_origins.split(",") if o.strip()]
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                            allow_credentials=True)
+    state.start_jobs()
     if args.api or args.nowebui:
+        from modules.api.generation_routes import add_generation_api
         from modules.api.routes import add_api
 
         add_api(app, state)
+        add_generation_api(app, state)
     if not args.nowebui:
         with timer.phase("import gradio"):
             import gradio as gr

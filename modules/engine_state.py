@@ -6,8 +6,10 @@ import argparse
 from dataclasses import dataclass
 
 from modules.devices import DevicePolicy, decide_policy
+from modules.jobs import JobQueue
 from modules.options import Options, OptionsRegistry
 from modules.paths import DataPaths
+from modules.prompting import StyleDatabase
 from modules.sd_models.manager import ModelManager
 
 
@@ -18,6 +20,18 @@ class EngineState:
     options: Options
     policy: DevicePolicy
     models: ModelManager
+    styles: StyleDatabase
+    jobs: JobQueue | None = None
+
+    def start_jobs(self) -> JobQueue:
+        """The generation queue (SQLite in the data dir); pending jobs from before resume."""
+        from modules.generation_jobs import GenerationRunner
+        from modules.jobs import JOBS_DB_NAME, JobQueue, JobStore
+
+        runner = GenerationRunner(self)
+        self.jobs = JobQueue(JobStore(self.paths.data_dir / JOBS_DB_NAME),
+                             {"txt2img": runner, "img2img": runner}).start()
+        return self.jobs
 
     @classmethod
     def create(cls, args: argparse.Namespace) -> "EngineState":
@@ -26,4 +40,5 @@ class EngineState:
         options = Options(OptionsRegistry.builtin(), paths.config_file, frozen=args.freeze_settings)
         policy = decide_policy(args)
         models = ModelManager(paths, options, policy, allow_unsafe=args.disable_safe_unpickle)
-        return cls(args, paths, options, policy, models)
+        styles = StyleDatabase(paths.styles_file)
+        return cls(args, paths, options, policy, models, styles)

@@ -8,10 +8,12 @@ from modules import images
 from modules.version import VERSION
 
 
-def create_infotext(params, model, settings: dict[str, Any], result, index: int, sampler, schedule) -> str:
+def create_infotext(params, model, settings: dict[str, Any], result, index: int, sampler, schedule,
+                    **fields_override: Any) -> str:
+    """`fields_override`: `images.standard_fields` arguments the pipeline adds (hires fix, refiner)."""
     variation = params.subseed_strength > 0
     resize = (params.seed_resize_from_w, params.seed_resize_from_h)
-    fields = images.standard_fields(
+    values: dict[str, Any] = dict(
         steps=params.steps,
         sampler=sampler.name,
         schedule_type=schedule.label if params.scheduler.lower() != "automatic" else None,
@@ -33,6 +35,7 @@ def create_infotext(params, model, settings: dict[str, Any], result, index: int,
         tiling=bool(params.tiling),
         version=VERSION,
     )
+    fields = images.standard_fields(**{**values, **fields_override})
     return images.build_infotext(result.prompts[index], result.negative_prompts[index], fields)
 
 

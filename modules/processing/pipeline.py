@@ -117,14 +117,11 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     for iteration in range(params.n_iter):
         if progress.interrupted:
             break
-        progress.next_job()
         batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
         seeds, subseeds = all_seeds[batch], all_subseeds[batch]
         cond, uncond = encode_batch(encoder, result.prompts[batch], result.negative_prompts[batch], params.steps)
         latent = _sample_batch(params, model, model_sigmas, sampler, schedule, cond, uncond, seeds, subseeds,
                                settings, img2img, iteration, progress)
-        if progress.skipped:
-            progress.skipped = False
         pixels = latent_ops.decode(model.vae, latent)
         for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
             number = iteration * params.batch_size + index
@@ -136,6 +133,7 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
             if settings.get("samples_save", True) and not params.do_not_save_samples:
                 result.paths.append(_save(image, infotext, params, settings, data_dir, result, number))
         result.interrupted = progress.interrupted
+        progress.next_job()  # also clears a skip, which applies to one batch only
     _make_grid(result, params, settings, data_dir)
     return result
 
@@ -226,7 +224,7 @@ def _save(image, infotext, params, settings, data_dir, result, number) -> Path:
 
 
 def _make_grid(result: GenerationResult, params: GenerationParams, settings: dict[str, Any], data_dir: Path) -> None:
-    if len(result.images) < 2:
+    if len(result.images) < 2 or params.do_not_save_grid:  # A1111: the API asks for no grid this way
         return
     result.grid = images.image_grid(result.images, batch_size=params.batch_size)
     if settings.get("grid_save", True) and not params.do_not_save_grid:

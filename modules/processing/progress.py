@@ -13,7 +13,7 @@ class ProgressSink(Protocol):
     skipped: bool  # A1111 skip: end this batch, go on with the next
 
     def set_total(self, job_count: int, steps_per_job: int) -> None: ...
-    def next_job(self) -> None: ...
+    def next_job(self) -> None: ...  # a batch is done; clears `skipped`
     def step(self, step: int) -> None: ...
     def set_preview(self, image: Any) -> None: ...
 
@@ -31,6 +31,7 @@ class NullProgress:
 
     def next_job(self) -> None:
         self.jobs += 1
+        self.skipped = False
 
     def step(self, step: int) -> None:
         self.steps.append(step)

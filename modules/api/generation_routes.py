@@ -1,0 +1,204 @@
+"""Generation routes: A1111's synchronous txt2img/img2img (enqueue and wait), progress,
+interrupt/skip, samplers, schedulers, png-info; and Easel's async /easel/v1/jobs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import typing
+from dataclasses import MISSING, fields
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from modules import images, sampling
+from modules.api.auth import basic_auth_dependency
+from modules.cmd_args import parse_credentials
+from modules.engine_state import EngineState
+from modules.generation_jobs import decode_image, encode_png, load_result_images
+from modules.jobs import JobNotFound, JobStatus
+from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
+
+IMAGE_TYPES = {"init_images": (list[str], Field(default_factory=list, description="base64 images")),
+               "mask": (str | None, Field(default=None, description="base64 image, white = repaint"))}
+
+
+def _request_model(name: str, cls: type) -> type[BaseModel]:
+    """A pydantic model with the dataclass's A1111 fields plus the API-only ones."""
+    hints = typing.get_type_hints(cls)
+    spec: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in IMAGE_TYPES:
+            spec[f.name] = IMAGE_TYPES[f.name]
+        elif f.default is not MISSING:
+            spec[f.name] = (hints[f.name], f.default)
+        else:
+            spec[f.name] = (hints[f.name], Field(default_factory=f.default_factory))  # type: ignore[arg-type]
+    spec.update(
+        sampler_index=(str | None, Field(default=None, description="old name of sampler_name")),
+        send_images=(bool, True), save_images=(bool, False),
+        script_name=(str | None, None), script_args=(list, Field(default_factory=list)),
+        alwayson_scripts=(dict, Field(default_factory=dict)),
+    )
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **spec)
+
+
+Txt2ImgRequest = _request_model("StableDiffusionProcessingTxt2Img", Txt2ImgParams)
+Img2ImgRequest = _request_model("StableDiffusionProcessingImg2Img", Img2ImgParams)
+
+
+class GenerationResponse(BaseModel):
+    images: list[str] = Field(description="base64 PNGs with infotext")
+    parameters: dict[str, Any]
+    info: str = Field(description="JSON string, as A1111 returns it")
+
+
+class PngInfoRequest(BaseModel):
+    image: str = Field(description="base64 image")
+
+
+class JobSubmit(BaseModel):
+    kind: str = Field(description="txt2img or img2img")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _owner(request: Request) -> str:
+    """Fairness key: the authenticated user, else the client address."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            return "user:" + base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+        except ValueError:
+            pass
+    return "client:" + (request.client.host if request.client else "unknown")
+
+
+def _job_params(kind: str, body: BaseModel) -> dict[str, Any]:
+    data = body.model_dump()
+    if data.pop("script_name") or data.pop("script_args") or data.pop("alwayson_scripts"):
+        raise HTTPException(422, "script_name/alwayson_scripts: no scripts are installed yet")
+    sampler_index = data.pop("sampler_index")
+    if sampler_index and "sampler_name" not in body.model_fields_set:
+        data["sampler_name"] = sampler_index
+    save = data.pop("save_images")
+    data.pop("send_images")
+    data["do_not_save_samples"] = data["do_not_save_grid"] = not save
+    return data
+
+
+def create_router(state: EngineState) -> APIRouter:
+    users = parse_credentials(state.args.api_auth)
+    dependencies = [Depends(basic_auth_dependency(users))] if users else []
+    router = APIRouter(dependencies=dependencies)
+    queue = state.jobs
+
+    def submit(kind: str, params: dict[str, Any], owner: str) -> str:
+        from modules.generation_jobs import params_from_json
+
+        try:
+            params_from_json(kind, params)  # reject bad input now, not inside the worker
+        except ParamsError as e:
+            raise HTTPException(422, str(e)) from e
+        return queue.submit(kind, params, owner=owner)
+
+    def run_sync(kind: str, body: BaseModel, request: Request) -> GenerationResponse:
+        params = _job_params(kind, body)
+        job = queue.wait(submit(kind, params, _owner(request)))
+        if job.status == JobStatus.FAILED:
+            raise HTTPException(500, job.error or "generation failed")
+        result = job.result or {}
+        encoded = [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(result)]
+        return GenerationResponse(images=encoded if body.send_images else [],
+                                  parameters=body.model_dump(exclude={"init_images", "mask"}),
+                                  info=json.dumps(result.get("info", {})))
+
+    @router.post("/sdapi/v1/txt2img", response_model=GenerationResponse)
+    def txt2img(body: Txt2ImgRequest, request: Request) -> GenerationResponse:  # type: ignore[valid-type]
+        return run_sync("txt2img", body, request)
+
+    @router.post("/sdapi/v1/img2img", response_model=GenerationResponse)
+    def img2img(body: Img2ImgRequest, request: Request) -> GenerationResponse:  # type: ignore[valid-type]
+        return run_sync("img2img", body, request)
+
+    @router.get("/sdapi/v1/progress")
+    def progress(skip_current_image: bool = False) -> dict[str, Any]:
+        snapshot = dict(queue.progress_snapshot())
+        image = snapshot.get("current_image")
+        snapshot["current_image"] = None if skip_current_image or image is None else encode_png(image)
+        return snapshot
+
+    @router.post("/sdapi/v1/interrupt")
+    def interrupt(request: Request) -> None:
+        queue.interrupt()
+
+    @router.post("/sdapi/v1/skip")
+    def skip(request: Request) -> None:
+        queue.skip()
+
+    @router.get("/sdapi/v1/samplers")
+    def samplers() -> list[dict[str, Any]]:
+        return [{"name": s.name, "aliases": list(s.aliases), "options": {}}
+                for s in map(sampling.get_sampler, sampling.sampler_names())]
+
+    @router.get("/sdapi/v1/schedulers")
+    def schedulers() -> list[dict[str, Any]]:
+        return [{"name": s.name, "label": s.label, "aliases": list(s.aliases) or None}
+                for s in map(sampling.get_schedule, sampling.schedule_names())]
+
+    @router.post("/sdapi/v1/png-info")
+    def png_info(body: PngInfoRequest) -> dict[str, Any]:
+        try:
+            image = decode_image(body.image, "image")
+        except ParamsError as e:
+            raise HTTPException(422, str(e)) from e
+        text, items = images.read_infotext(image)
+        return {"info": text or "", "items": items, "parameters": images.parse_infotext(text) if text else {}}
+
+    @router.post("/easel/v1/jobs")
+    def create_job(body: JobSubmit, request: Request) -> dict[str, str]:
+        if body.kind not in ("txt2img", "img2img"):
+            raise HTTPException(422, f"kind: must be txt2img or img2img, got {body.kind!r}")
+        return {"id": submit(body.kind, body.params, _owner(request))}
+
+    def own_job(job_id: str, request: Request):
+        try:
+            job = queue.get(job_id)
+        except JobNotFound:
+            raise HTTPException(404, f"no job {job_id!r}") from None
+        if job.owner != _owner(request):
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    def job_view(job) -> dict[str, Any]:
+        view = job.to_dict()
+        count = len(load_result_images(job.result or {}))
+        view["result_urls"] = [f"/easel/v1/jobs/{job.id}/images/{i}" for i in range(count)]
+        return view
+
+    @router.get("/easel/v1/jobs/{job_id}")
+    def get_job(job_id: str, request: Request) -> dict[str, Any]:
+        return job_view(own_job(job_id, request))
+
+    @router.get("/easel/v1/jobs/{job_id}/images/{index}")
+    def job_image(job_id: str, index: int, request: Request) -> FileResponse:
+        files = load_result_images(own_job(job_id, request).result or {})
+        if not 0 <= index < len(files) or not files[index].is_file():
+            raise HTTPException(404, "no such image")
+        return FileResponse(files[index], media_type="image/png")
+
+    @router.delete("/easel/v1/jobs/{job_id}")
+    def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
+        own_job(job_id, request)
+        return job_view(queue.cancel(job_id))
+
+    @router.get("/easel/v1/jobs")
+    def my_jobs(request: Request) -> list[dict[str, Any]]:
+        return [job_view(job) for job in queue.list(owner=_owner(request))]
+
+    return router
+
+
+def add_generation_api(app: FastAPI, state: EngineState) -> None:
+    app.include_router(create_router(state))

@@ -1,0 +1,113 @@
+"""Generations as queue jobs: JSON params in, saved files and A1111 info out.
+
+Every face (API, UI) submits here; the queue's worker runs `GenerationRunner`, which picks
+the checkpoint (honouring a per-request `sd_model_checkpoint` override), calls the engine
+and keeps the images under outputs/jobs/<id>/ so finished results stay retrievable.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from modules import processing
+from modules.fileio import atomic_write_bytes
+from modules.images import encode_image
+from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
+
+log = logging.getLogger(__name__)
+PARAM_CLASSES: dict[str, type[GenerationParams]] = {"txt2img": Txt2ImgParams, "img2img": Img2ImgParams}
+IMAGE_FIELDS = ("init_images", "mask")
+
+
+def decode_image(data: str, field_name: str) -> Image.Image:
+    """A base64 image (optionally a data: URL), as A1111's API takes them."""
+    try:
+        payload = data.split(",", 1)[1] if data.startswith("data:") else data
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=False)))
+        image.load()
+        return image
+    except Exception as e:  # PIL raises many types for bad data
+        raise ParamsError(field_name, f"not a valid base64-encoded image ({e.__class__.__name__})") from None
+
+
+def encode_png(image: Image.Image, infotext: str | None = None) -> str:
+    return base64.b64encode(png_bytes(image, infotext)).decode("ascii")
+
+
+def png_bytes(image: Image.Image, infotext: str | None) -> bytes:
+    buffer = io.BytesIO()
+    encode_image(image, buffer, "png", infotext)
+    return buffer.getvalue()
+
+
+def params_from_json(kind: str, data: dict[str, Any]) -> GenerationParams:
+    """Typed, validated params from a job's JSON (images as base64)."""
+    if kind not in PARAM_CLASSES:
+        raise ParamsError("kind", f"unknown generation kind {kind!r}")
+    cls = PARAM_CLASSES[kind]
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ParamsError(unknown[0], f"unknown field for {kind}")
+    values = dict(data)
+    if "init_images" in values:
+        values["init_images"] = [decode_image(v, "init_images") for v in values["init_images"] or []]
+    if values.get("mask"):
+        values["mask"] = decode_image(values["mask"], "mask")
+    try:
+        params = cls(**values)
+    except TypeError as e:
+        raise ParamsError(kind, str(e)) from None
+    return params.validate()
+
+
+def params_to_json(params: GenerationParams) -> dict[str, Any]:
+    data = {f.name: getattr(params, f.name) for f in fields(params)}
+    if isinstance(params, Img2ImgParams):
+        data["init_images"] = [encode_png(im) for im in params.init_images]
+        data["mask"] = encode_png(params.mask) if params.mask is not None else None
+    return data
+
+
+class GenerationRunner:
+    """The queue runner for "txt2img" and "img2img" jobs."""
+
+    def __init__(self, state: Any):  # EngineState; typed loosely to avoid an import cycle
+        self.state = state
+
+    def __call__(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        kind = ctx.job.kind
+        p = params_from_json(kind, params)
+        models = self.state.models
+        previous = models.current_or_none
+        override = p.override_settings.get("sd_model_checkpoint")
+        model = models.load(override) if override else models.current(timeout=600)
+        try:
+            settings = processing.effective_settings(self.state.options.as_dict(), p)
+            result = processing.generate(p, model, settings, self.state.paths.data_dir, ctx, styles=self.state.styles)
+        finally:
+            if override and previous is not None and p.override_settings_restore_afterwards:
+                models.load(previous.info)
+        return self._store(ctx.job.id, result)
+
+    def _store(self, job_id: str, result: processing.GenerationResult) -> dict[str, Any]:
+        """Keep every image of the job (saved copy or, if not saved, one in outputs/jobs/)."""
+        folder = self.state.paths.outputs_dir / "jobs" / job_id
+        files = []
+        for index, (image, infotext) in enumerate(zip(result.images, result.infotexts)):
+            target = folder / f"{index:02d}.png"
+            atomic_write_bytes(target, png_bytes(image, infotext))
+            files.append(str(target))
+        return {"images": files, "saved": [str(p) for p in result.paths], "infotexts": result.infotexts,
+                "info": result.info(), "interrupted": result.interrupted}
+
+
+def load_result_images(result: dict[str, Any]) -> list[Path]:
+    return [Path(p) for p in result.get("images", [])]
