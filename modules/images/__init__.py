@@ -3,7 +3,7 @@
 Depends only on the stdlib, Pillow and piexif.
 """
 
-from modules.images.atomic_write import write_atomically, write_text_atomically
+from modules.fileio import write_atomically, write_text_atomically
 from modules.images.filenames import (
     FilenameData,
     FilenamePattern,

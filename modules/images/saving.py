@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from modules.images.atomic_write import write_atomically, write_text_atomically
+from modules.fileio import write_atomically, write_text_atomically
 from modules.images.filenames import (
     FilenameData,
     FilenamePattern,

@@ -7,11 +7,11 @@ failed save never loses the existing file.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from modules.fileio import write_text_stream_atomically
 
 PLACEHOLDER = "{prompt}"
 FIELDS = ("name", "prompt", "negative_prompt")
@@ -96,31 +96,15 @@ def _parse_styles(path: Path, reader: csv.DictReader) -> dict[str, PromptStyle]:
 
 
 def write_styles_csv(path: str | Path, styles: Iterable[PromptStyle]) -> None:
-    """Write atomically: temp file in the same folder, fsync, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=FIELDS)
-            writer.writeheader()
-            for style in styles:
-                writer.writerow({"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt})
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates 0600; keep the old file's permissions (or the usual 0644)
-        os.chmod(temp_name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        _remove_if_present(temp_name)
-        raise
+    """Atomic: a failed save leaves the old file as it was."""
 
+    def write(file) -> None:
+        writer = csv.DictWriter(file, fieldnames=FIELDS)
+        writer.writeheader()
+        for style in styles:
+            writer.writerow({"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt})
 
-def _remove_if_present(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    write_text_stream_atomically(path, write, encoding="utf-8-sig", newline="")
 
 
 class StyleDatabase:
