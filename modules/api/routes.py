@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException
@@ -12,6 +14,7 @@ from modules.api.models import MemoryResponse, SDModelItem, SDVaeItem
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
 from modules.options import OptionError
+from modules.processing.upscalers import LATENT_UPSCALE_MODES, is_latent_mode, upscaler_names
 from modules.sd_models.manager import NoModelLoadedError
 from modules.sd_models.safe_load import CheckpointLoadError
 
@@ -70,6 +73,45 @@ def create_router(state: EngineState) -> APIRouter:
     def cmd_flags() -> dict[str, Any]:
         secret = ("api_auth", "gradio_auth")  # A1111 echoes these; passwords stay private here
         return {k: ("<hidden>" if k in secret and v else v) for k, v in vars(state.args).items()}
+
+    @router.get("/prompt-styles")
+    def prompt_styles() -> list[dict[str, str]]:
+        state.styles.reload()
+        return [{"name": name, "prompt": state.styles.get(name).prompt,
+                 "negative_prompt": state.styles.get(name).negative_prompt} for name in state.styles.names()]
+
+    @router.get("/upscalers")
+    def upscalers() -> list[dict[str, Any]]:
+        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": None}
+                for name in upscaler_names() if not is_latent_mode(name)]
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes() -> list[dict[str, str]]:
+        return [{"name": name} for name in LATENT_UPSCALE_MODES]
+
+    @router.get("/hypernetworks")
+    def hypernetworks() -> list:
+        return []  # A1111's hypernetworks are not supported; the route exists for clients that ask
+
+    @router.get("/extensions")
+    def extensions() -> list[dict[str, Any]]:
+        folder = state.paths.extensions_dir
+        return [{"name": d.name, "remote": None, "branch": None, "commit_hash": None, "version": None,
+                 "commit_date": None, "enabled": True}
+                for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")] if folder.is_dir() else []
+
+    @router.post("/interrogate")
+    def interrogate() -> None:
+        raise HTTPException(501, "interrogate: no CLIP/DeepBooru interrogator is installed in Easel yet")
+
+    if state.args.api_server_stop:
+        @router.post("/server-kill")
+        def server_kill() -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        @router.post("/server-stop")
+        def server_stop() -> None:
+            os.kill(os.getpid(), signal.SIGINT)
 
     @router.get("/memory", response_model=MemoryResponse)
     def memory() -> MemoryResponse:

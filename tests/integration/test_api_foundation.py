@@ -105,3 +105,18 @@ def test_cors_is_closed_unless_allowed(data_dir):
     ok = TestClient(opened).options("/sdapi/v1/sd-models",
                                     headers={**headers, "Origin": "http://ok.example"})
     assert ok.headers["access-control-allow-origin"] == "http://ok.example"
+
+
+def test_listing_routes(api, data_dir):
+    client, state = api
+    (data_dir / "styles.csv").write_text('name,prompt,negative_prompt\nfancy,"{prompt}, ornate",blurry\n')
+    assert client.get("/sdapi/v1/prompt-styles").json() == [
+        {"name": "fancy", "prompt": "{prompt}, ornate", "negative_prompt": "blurry"}]
+    assert [u["name"] for u in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]
+    assert "Latent (bicubic antialiased)" in [m["name"] for m in client.get("/sdapi/v1/latent-upscale-modes").json()]
+    assert client.get("/sdapi/v1/hypernetworks").json() == []
+    (data_dir / "extensions" / "my-ext").mkdir()
+    assert [e["name"] for e in client.get("/sdapi/v1/extensions").json()] == ["my-ext"]
+    response = client.post("/sdapi/v1/interrogate", json={"image": ""})
+    assert response.status_code == 501 and "interrogate" in response.json()["detail"]
+    assert client.post("/sdapi/v1/server-kill").status_code in (404, 405)  # only with --api-server-stop
