@@ -16,7 +16,8 @@ def api(data_dir, tiny_checkpoints):
     install_checkpoint(data_dir, tiny_checkpoints["sd2"], "two.safetensors")
     app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
     state.models.start_background_load().join(60)
-    return TestClient(app), state
+    yield TestClient(app), state
+    state.jobs.stop()
 
 
 def test_sd_models_lists_checkpoints_in_a1111_shape(api):
