@@ -90,8 +90,10 @@ class GenerationRunner:
         override = p.override_settings.get("sd_model_checkpoint")
         model = models.load(override) if override else models.current(timeout=600)
         try:
+            refiner = models.load_aside(p.refiner_checkpoint) if p.refiner_checkpoint else None
             settings = processing.effective_settings(self.state.options.as_dict(), p)
-            result = processing.generate(p, model, settings, self.state.paths.data_dir, ctx, styles=self.state.styles)
+            result = processing.generate(p, model, settings, self.state.paths.data_dir, ctx, styles=self.state.styles,
+                                         refiner=refiner)
         finally:
             if override and previous is not None and p.override_settings_restore_afterwards:
                 models.load(previous.info)

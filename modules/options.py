@@ -67,6 +67,7 @@ S_MODELS = "Stable Diffusion"
 S_SAVING = "Saving images/grids"
 S_PATHS = "Paths for saving"
 S_UI = "User interface"
+S_SAMPLING = "Sampler parameters"
 
 BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
     OptionInfo("sd_model_checkpoint", "", "Stable Diffusion checkpoint", S_MODELS, "dropdown"),
@@ -74,6 +75,21 @@ BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
                "slider", minimum=1, maximum=10, step=1),
     OptionInfo("sd_vae", "Automatic", "SD VAE", S_MODELS, "dropdown"),
     OptionInfo("CLIP_stop_at_last_layers", 1, "Clip skip", S_MODELS, "slider", minimum=1, maximum=12, step=1),
+    OptionInfo("emphasis", "Original", "Emphasis mode", S_MODELS, "radio",
+               choices=("Original", "No norm", "Ignore", "None")),
+    OptionInfo("comma_padding_backtrack", 20, "Prompt word wrap length limit", S_MODELS, "slider",
+               minimum=0, maximum=74, step=1),
+    OptionInfo("eta_noise_seed_delta", 0, "Eta noise seed delta (ENSD)", S_SAMPLING, "number", minimum=0),
+    OptionInfo("hires_fix_refiner_pass", "second pass", "Hires fix: which pass the refiner runs on", S_SAMPLING,
+               "radio", choices=("first pass", "second pass", "both passes")),
+    OptionInfo("refiner_switch_by_sample_steps", False, "Switch to refiner by sampling steps instead of noise level",
+               S_SAMPLING, "checkbox"),
+    OptionInfo("sdxl_refiner_high_aesthetic_score", 6.0, "SDXL refiner: aesthetic score for the prompt",
+               S_SAMPLING, "number", minimum=0.0, maximum=10.0),
+    OptionInfo("sdxl_refiner_low_aesthetic_score", 2.5, "SDXL refiner: aesthetic score for the negative prompt",
+               S_SAMPLING, "number", minimum=0.0, maximum=10.0),
+    OptionInfo("show_progress_every_n_steps", 10, "Live preview every N sampling steps (0 = off)", S_UI, "slider",
+               minimum=0, maximum=32, step=1),
     OptionInfo("hide_demo_model", False, "Hide the bundled shapes-demo checkpoint", S_MODELS, "checkbox"),
     OptionInfo("samples_save", True, "Always save all generated images", S_SAVING, "checkbox"),
     OptionInfo("samples_format", "png", "File format for images", S_SAVING, "radio", choices=("png", "jpg", "webp")),

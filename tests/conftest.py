@@ -37,3 +37,31 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
 def data_dir(tmp_path) -> Path:
     (tmp_path / "models" / "Stable-diffusion").mkdir(parents=True)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_checkpoints):
+    """`tiny_models(name)` → the LoadedModel of a tiny checkpoint (loaded once, hashed like the manager)."""
+    from modules.cmd_args import parse_args
+    from modules.devices import decide_policy
+    from modules.sd_models.checkpoints import CheckpointInfo, HashCache
+    from modules.sd_models.loader import load_model
+
+    loaded = {}
+
+    def get(name):
+        if name not in loaded:
+            path = tiny_checkpoints[name]
+            info = CheckpointInfo(path, path.name, sha256=HashCache(None).sha256(path))
+            loaded[name] = load_model(info, decide_policy(parse_args([])))
+        return loaded[name]
+
+    return get
+
+
+@pytest.fixture
+def settings():
+    """Default settings as a generation sees them."""
+    from modules.options import Options, OptionsRegistry
+
+    return Options(OptionsRegistry.builtin(), None).as_dict()

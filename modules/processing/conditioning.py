@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from modules import prompting
 from modules.sd_models.loader import LoadedModel
 
 
-def build_prompt_encoder(model: LoadedModel, settings: dict[str, Any]) -> prompting.PromptEncoder:
+def build_prompt_encoder(model: LoadedModel, settings: dict[str, Any],
+                         embeddings: Sequence[prompting.EmbeddingLookup | None] | None = None
+                         ) -> prompting.PromptEncoder:
+    """`embeddings`: one textual-inversion lookup per text encoder, in the model's order
+    (networks.EmbeddingSet.lookups: SDXL's clip_l vectors for encoder 0, clip_g for 1)."""
+    tokenizers, encoders = model.tokenizers, model.text_encoders
+    lookups = tuple(embeddings) if embeddings is not None else (None,) * len(encoders)
+    if len(lookups) != len(encoders):
+        raise ValueError(f"embeddings: got {len(lookups)} lookups for a model with {len(encoders)} text encoders")
     options = prompting.EncodingOptions(
         emphasis=settings.get("emphasis", "Original"),
         clip_skip=settings.get("CLIP_stop_at_last_layers", 1),
         comma_padding_backtrack=settings.get("comma_padding_backtrack", 20),
     )
-    tokenizers, encoders = model.tokenizers, model.text_encoders
     family = model.arch.family
     if family == "sd1":
-        specs, pooled_from = (prompting.sd1_text_encoder(tokenizers[0], encoders[0]),), None
+        specs, pooled_from = (prompting.sd1_text_encoder(tokenizers[0], encoders[0], lookups[0]),), None
     elif family == "sd2":  # the loader already dropped OpenCLIP's last block: read the new last one
-        specs, pooled_from = (prompting.sd2_text_encoder(tokenizers[0], encoders[0], layer_from_end=1),), None
+        specs, pooled_from = (prompting.sd2_text_encoder(tokenizers[0], encoders[0], lookups[0], layer_from_end=1),), None
     elif family == "sdxl":
-        specs, pooled_from = prompting.sdxl_text_encoders(tokenizers[0], encoders[0], encoders[1]), 1
+        specs, pooled_from = prompting.sdxl_text_encoders(tokenizers[0], encoders[0], encoders[1], *lookups), 1
     else:  # the SDXL refiner has only the bigG encoder
-        refiner = prompting.TextEncoderSpec(tokenizers[0], encoders[0], 0, 2, False, False)
+        refiner = prompting.TextEncoderSpec(tokenizers[0], encoders[0], 0, 2, False, False, lookups[0])
         specs, pooled_from = (refiner,), 0
     return prompting.PromptEncoder(tuple(specs), pooled_from, options)
 

@@ -20,6 +20,7 @@ from modules.sd_models.loader import LoadedModel
 
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"
+SAME_CHECKPOINT = "Use same checkpoint"
 MIN_TARGET_SIDE = 64
 
 
@@ -74,6 +75,9 @@ class HiresPlan:
 def plan_hires(params: Txt2ImgParams, sampler: SamplerSpec, schedule: ScheduleSpec,
                downscale: int = 8) -> HiresPlan:
     """The second pass of a txt2img request with enable_hr; ParamsError names the bad field."""
+    if params.hr_checkpoint_name not in (None, "", SAME_CHECKPOINT):
+        raise ParamsError("hr_checkpoint_name", f"a separate hires checkpoint ({params.hr_checkpoint_name!r}) "
+                                                f"is not supported yet; use {SAME_CHECKPOINT!r}")
     try:
         upscalers.check_upscaler(params.hr_upscaler)
     except ValueError as e:

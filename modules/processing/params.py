@@ -109,6 +109,9 @@ class Txt2ImgParams(GenerationParams):
             _check_int(self, "hr_second_pass_steps", 0, MAX_STEPS)
             for side in ("hr_resize_x", "hr_resize_y"):
                 _check_int(self, side, 0, MAX_SIDE * 2)
+            from modules.processing.hires import plan_hires  # local: hires imports this module
+
+            plan_hires(self, *sampling.resolve_sampler_and_schedule(self.sampler_name, self.scheduler))
         return self
 
 

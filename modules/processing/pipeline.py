@@ -1,12 +1,14 @@
 """One readable path from parameters to saved images: txt2img, img2img, inpaint, outpaint.
 
-    params → seeds, prompts → conditioning → initial latent → sampler loop (CFG denoiser)
+    params → seeds, prompts → first pass: initial latent → sampler loop (CFG denoiser;
+           the SDXL refiner takes over at its switch) → [hires fix: upscale → second pass]
            → VAE decode → inpaint overlay → infotext + save → GenerationResult
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ from modules import images, sampling
 from modules.processing import latents as latent_ops
 from modules.processing.conditioning import build_prompt_encoder, encode_batch
 from modules.processing.denoiser import CFGDenoiser, ModelDenoiser, SDXLConditions
-from modules.processing.img2img import prepare_img2img
+from modules.processing.hires import HiresPlan, hires_infotext, plan_hires, upscale_between_passes
+from modules.processing.img2img import Img2ImgPlan, prepare_img2img
 from modules.processing.infotext import create_infotext
-from modules.processing.params import GenerationParams, Img2ImgParams
+from modules.processing.params import GenerationParams, Img2ImgParams, Txt2ImgParams
 from modules.processing.progress import NullProgress, ProgressSink
+from modules.processing.refiner import check_refiner, refiner_infotext, refiner_passes
+from modules.processing.refiner import switch_index as refiner_switch_index
 from modules.processing.rng import ImageRNG, resolve_seed
 from modules.sd_models.loader import LoadedModel
 from modules.version import VERSION
@@ -90,8 +95,13 @@ def effective_settings(base: dict[str, Any], params: GenerationParams) -> dict[s
 
 
 def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, Any], data_dir: Path,
-             progress: ProgressSink | None = None, styles: Any = None) -> GenerationResult:
-    """Run a validated txt2img/img2img request on a loaded model and save its images."""
+             progress: ProgressSink | None = None, styles: Any = None,
+             refiner: LoadedModel | None = None) -> GenerationResult:
+    """Run a validated txt2img/img2img request on a loaded model and save its images.
+
+    `refiner` is the loaded `refiner_checkpoint` (the job layer loads it): it takes over each
+    pass from `refiner_switch_at` on (refiner.py). Txt2img with `enable_hr` adds the hires
+    fix's second pass (hires.py)."""
     params.validate()
     progress = progress or NullProgress()
     job_timestamp = time.strftime("%Y%m%d%H%M%S")
@@ -100,34 +110,45 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     vary_subseed = params.subseed_strength > 0
     all_seeds = [seed + (0 if vary_subseed else i) for i in range(total)]
     all_subseeds = [subseed + i for i in range(total)]
-    prompt, negative = params.prompt, params.negative_prompt
-    if styles is not None and params.styles:
-        prompt = styles.apply_styles_to_prompt(prompt, params.styles)
-        negative = styles.apply_negative_styles_to_prompt(negative, params.styles)
+    prompt, negative = _styled(styles, params, params.prompt, params.negative_prompt)
     sampler, schedule = sampling.resolve_sampler_and_schedule(params.sampler_name, params.scheduler)
-    model_sigmas = sampling.DiscreteSigmas.from_alphas_cumprod(model.alphas_cumprod)
-    encoder = build_prompt_encoder(model, settings)
+    hires = plan_hires(params, sampler, schedule, model.latent_downscale) if _hires_enabled(params) else None
+    hr_prompt, hr_negative = (prompt, negative) if hires is None else _styled(
+        styles, params, params.hr_prompt or params.prompt, params.hr_negative_prompt or params.negative_prompt)
+    refiner = check_refiner(params, model, refiner)
+    refine_first, refine_hires = refiner_passes(settings, hires is not None)
     img2img = prepare_img2img(params, model) if isinstance(params, Img2ImgParams) else None
-    steps_per_job = params.steps if img2img is None else sampling.img2img_steps(
+    first_steps = params.steps if img2img is None else sampling.img2img_steps(
         params.steps, max(params.denoising_strength, 1e-3))[1] + 1
-    progress.set_total(params.n_iter, steps_per_job)
+    progress.set_total(params.n_iter, first_steps + (hires.steps_run if hires else 0))
 
     result = GenerationResult([], [], all_seeds, all_subseeds, [prompt] * total, [negative] * total, params,
                               settings, model, job_timestamp=job_timestamp)
+    encoders: dict[int, Any] = {}  # one prompt encoder per model (base, refiner)
     for iteration in range(params.n_iter):
         if progress.interrupted:
             break
         batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
-        seeds, subseeds = all_seeds[batch], all_subseeds[batch]
-        cond, uncond = encode_batch(encoder, result.prompts[batch], result.negative_prompts[batch], params.steps)
-        latent = _sample_batch(params, model, model_sigmas, sampler, schedule, cond, uncond, seeds, subseeds,
-                               settings, img2img, iteration, progress)
-        pixels = latent_ops.decode(model.vae, latent)
+        run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders)
+        first = _first_pass(run, model, sampler, schedule, result.prompts[batch], result.negative_prompts[batch],
+                            img2img, iteration)
+        latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
+        if hires is not None and not run.stopped:
+            second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
+                                 [hr_negative] * params.batch_size)
+            latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
+        pixels = latent_ops.decode(latent_model.vae, latent)
         for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
             number = iteration * params.batch_size + index
             if img2img is not None:
                 image = img2img.overlay(image, number)
-            infotext = create_infotext(params, model, settings, result, number, sampler, schedule)
+            added: dict[str, Any] = {}  # standard_fields arguments: A1111's hires and refiner fields
+            if hires is not None:
+                added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
+                                            (hr_prompt, hr_negative)))
+            if run.refined:
+                added["extra"] = refiner_infotext(refiner, params, settings, hires is not None)
+            infotext = create_infotext(params, model, settings, result, number, sampler, schedule, **added)
             result.images.append(image)
             result.infotexts.append(infotext)
             if settings.get("samples_save", True) and not params.do_not_save_samples:
@@ -138,50 +159,156 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     return result
 
 
-def _sample_batch(params, model, model_sigmas, sampler, schedule, cond, uncond, seeds, subseeds, settings,
-                  img2img, iteration, progress) -> torch.Tensor:
-    height, width = (img2img.size[1], img2img.size[0]) if img2img is not None else (params.height, params.width)
-    shape = (model.unet.config.out_channels, height // model.latent_downscale, width // model.latent_downscale)
-    seed_resize = (params.seed_resize_from_h, params.seed_resize_from_w)
-    rng = ImageRNG(shape, seeds, subseeds, params.subseed_strength, seed_resize,
-                   eta_noise_seed_delta=settings.get("eta_noise_seed_delta", 0) if sampler.uses_ensd else 0,
-                   downscale=model.latent_downscale)
+def _hires_enabled(params: GenerationParams) -> bool:
+    return isinstance(params, Txt2ImgParams) and params.enable_hr
+
+
+def _styled(styles: Any, params: GenerationParams, prompt: str, negative: str) -> tuple[str, str]:
+    if styles is None or not params.styles:
+        return prompt, negative
+    return (styles.apply_styles_to_prompt(prompt, params.styles),
+            styles.apply_negative_styles_to_prompt(negative, params.styles))
+
+
+@dataclass
+class _Pass:
+    """One sampling pass over a batch: where it starts, its schedule, prompts and image conditioning."""
+
+    sampler: sampling.SamplerSpec
+    sigmas: torch.Tensor
+    x: torch.Tensor  # the start latent, already at noise level sigmas[0]
+    rng: ImageRNG
+    width: int
+    height: int
+    prompts: list[str]
+    negatives: list[str]
+    prompt_steps: int  # steps prompt schedules ([from:to:when]) are spread over
+    image_cond: torch.Tensor | None = None
+    attach: Callable[[CFGDenoiser], None] | None = None  # img2img: masks, inpainting/pix2pix conditioning
+
+
+@dataclass
+class _BatchRun:
+    """What the passes over one batch share; `refined` records that the refiner took over."""
+
+    params: GenerationParams
+    settings: dict[str, Any]
+    seeds: list[int]
+    subseeds: list[int]
+    progress: ProgressSink
+    encoders: dict[int, Any]
+    refined: bool = False
+    steps_done: int = 0  # progress counts on across the passes and the refiner switch
+    conditioning: dict[tuple, Any] = field(default_factory=dict)
+
+    @property
+    def stopped(self) -> bool:
+        return self.progress.interrupted or self.progress.skipped
+
+    def image_rng(self, sampler: sampling.SamplerSpec, model: LoadedModel, width: int, height: int) -> ImageRNG:
+        p = self.params
+        shape = (model.unet.config.out_channels, height // model.latent_downscale, width // model.latent_downscale)
+        ensd = self.settings.get("eta_noise_seed_delta", 0) if sampler.uses_ensd else 0
+        return ImageRNG(shape, self.seeds, self.subseeds, p.subseed_strength,
+                        (p.seed_resize_from_h, p.seed_resize_from_w), eta_noise_seed_delta=ensd,
+                        downscale=model.latent_downscale)
+
+    def denoiser(self, model: LoadedModel, run_pass: _Pass) -> CFGDenoiser:
+        key = (id(model), tuple(run_pass.prompts), tuple(run_pass.negatives), run_pass.prompt_steps)
+        if key not in self.conditioning:  # the hires pass reuses the first pass's unless its prompts differ
+            if id(model) not in self.encoders:
+                self.encoders[id(model)] = build_prompt_encoder(model, self.settings)
+            self.conditioning[key] = encode_batch(self.encoders[id(model)], run_pass.prompts, run_pass.negatives,
+                                                  run_pass.prompt_steps)
+        cond, uncond = self.conditioning[key]
+        inner = ModelDenoiser(model.unet, _model_sigmas(model), model.arch.prediction_type == "v_prediction",
+                              model.unet.dtype)
+        return CFGDenoiser(inner, cond, uncond, self.params.cfg_scale * run_pass.sampler.cfg_scale_multiplier,
+                           sdxl=_sdxl_conditions(model, run_pass.width, run_pass.height, self.settings))
+
+
+def _model_sigmas(model: LoadedModel) -> sampling.DiscreteSigmas:
+    return sampling.DiscreteSigmas.from_alphas_cumprod(model.alphas_cumprod)
+
+
+def _first_pass(run: _BatchRun, model: LoadedModel, sampler, schedule, prompts: list[str], negatives: list[str],
+                img2img: Img2ImgPlan | None, iteration: int) -> _Pass:
+    params = run.params
+    width, height = img2img.size if img2img is not None else (params.width, params.height)
+    rng = run.image_rng(sampler, model, width, height)
     noise = rng.first()
-    denoiser = CFGDenoiser(
-        ModelDenoiser(model.unet, model_sigmas, model.arch.prediction_type == "v_prediction", model.unet.dtype),
-        cond, uncond, params.cfg_scale * sampler.cfg_scale_multiplier,
-        sdxl=_sdxl_conditions(model, width, height),
-    )
     if img2img is None:
-        sigmas = sampling.build_sigmas(sampler, params.steps, schedule, model_sigmas=model_sigmas)
-        x = noise * sigmas[0]
-        denoiser.image_cond = _txt2img_image_cond(model, len(seeds), height, width)
-    else:
-        sigmas = sampling.sigmas_for_denoise(sampler, params.steps, params.denoising_strength, schedule,
-                                             model_sigmas=model_sigmas)
-        x = img2img.start_latent(iteration, noise, sigmas[0], rng)
-        img2img.attach(denoiser, iteration)
+        sigmas = sampling.build_sigmas(sampler, params.steps, schedule, model_sigmas=_model_sigmas(model))
+        return _Pass(sampler, sigmas, noise * sigmas[0], rng, width, height, prompts, negatives, params.steps,
+                     image_cond=_txt2img_image_cond(model, len(run.seeds), height, width))
+    sigmas = sampling.sigmas_for_denoise(sampler, params.steps, params.denoising_strength, schedule,
+                                         model_sigmas=_model_sigmas(model))
+    x = img2img.start_latent(iteration, noise, sigmas[0], rng)
+    return _Pass(sampler, sigmas, x, rng, width, height, prompts, negatives, params.steps,
+                 attach=lambda denoiser: img2img.attach(denoiser, iteration))
+
+
+def _hires_pass(run: _BatchRun, plan: HiresPlan, model: LoadedModel, latent: torch.Tensor,
+                latent_model: LoadedModel, prompts: list[str], negatives: list[str]) -> _Pass:
+    """The hires fix's img2img-style second pass from the upscaled first-pass latent."""
+    start = upscale_between_passes(plan, latent, latent_model, model)
+    height, width = start.shape[2] * model.latent_downscale, start.shape[3] * model.latent_downscale
+    rng = run.image_rng(plan.sampler, model, width, height)  # the same seeds again, as A1111 does
+    sigmas = plan.sigmas(_model_sigmas(model))
+    x = start + rng.first().to(start.device) * sigmas[0]
+    return _Pass(plan.sampler, sigmas, x, rng, width, height, prompts, negatives, plan.steps,
+                 image_cond=_txt2img_image_cond(model, len(run.seeds), height, width))
+
+
+def _denoise(run: _BatchRun, run_pass: _Pass, model: LoadedModel,
+             refiner: LoadedModel | None) -> tuple[torch.Tensor, LoadedModel]:
+    """Sample a pass: the model down to the refiner's switch sigma (all the way without a
+    refiner), then the refiner on from the same latent. Returns the latent and its model."""
+    sigmas = run_pass.sigmas
+    steps = len(sigmas) - 1
+    switch = steps if refiner is None else refiner_switch_index(
+        sigmas, _model_sigmas(model), run.params.refiner_switch_at,
+        run.settings.get("refiner_switch_by_sample_steps", False))
+    noise_sampler = (sampling.default_noise_sampler(run_pass.sampler, run_pass.x, sigmas, run.seeds)
+                     if run_pass.sampler.brownian_noise else (lambda sigma, sigma_next: run_pass.rng.next()))
+    denoiser = run.denoiser(model, run_pass)
+    denoiser.image_cond = run_pass.image_cond
+    if run_pass.attach is not None:
+        run_pass.attach(denoiser)
+    x = _run_sampler(run, run_pass, model, denoiser, run_pass.x, sigmas[:switch + 1], noise_sampler)
+    if switch == steps or run.stopped:
+        return x, model
+    refined = run.denoiser(refiner, run_pass)
+    refined.step = denoiser.step  # prompt schedules go on where the model stopped
+    refined.init_latent, refined.keep_mask = denoiser.init_latent, denoiser.keep_mask  # masked img2img
+    run.refined = True
+    return _run_sampler(run, run_pass, refiner, refined, x, sigmas[switch:], noise_sampler), refiner
+
+
+def _run_sampler(run: _BatchRun, run_pass: _Pass, model: LoadedModel, denoiser: CFGDenoiser, x: torch.Tensor,
+                 sigmas: torch.Tensor, noise_sampler) -> torch.Tensor:
     options = {}
-    if sampler.eta_option and params.eta is not None:
-        options["eta"] = params.eta
-    noise_sampler = None if sampler.brownian_noise else (lambda sigma, sigma_next: rng.next())
-    preview_every = settings.get("show_progress_every_n_steps", 10)
+    if run_pass.sampler.eta_option and run.params.eta is not None:
+        options["eta"] = run.params.eta
+    preview_every = run.settings.get("show_progress_every_n_steps", 10)
 
     def on_step(info: sampling.StepInfo) -> None:
-        progress.step(info.i + 1)
-        if preview_every > 0 and (info.i + 1) % preview_every == 0:
-            progress.set_preview(latent_ops.cheap_preview(info.denoised, model.arch.is_sdxl))
+        run.steps_done += 1
+        run.progress.step(run.steps_done)
+        if preview_every > 0 and run.steps_done % preview_every == 0:
+            run.progress.set_preview(latent_ops.cheap_preview(info.denoised, model.arch.is_sdxl))
 
-    return sampling.sample(sampler, denoiser, x, sigmas, noise_sampler=noise_sampler, seed=seeds,
-                           callback=on_step, should_stop=lambda: progress.interrupted or progress.skipped,
-                           **options)
+    return sampling.sample(run_pass.sampler, denoiser, x, sigmas, noise_sampler=noise_sampler, seed=run.seeds,
+                           callback=on_step, should_stop=lambda: run.stopped, **options)
 
 
-def _sdxl_conditions(model: LoadedModel, width: int, height: int) -> SDXLConditions | None:
+def _sdxl_conditions(model: LoadedModel, width: int, height: int, settings: dict[str, Any]) -> SDXLConditions | None:
     if model.arch.family == "sdxl":
         return SDXLConditions(original_size=(height, width), target_size=(height, width))
     if model.arch.family == "sdxl_refiner":
-        return SDXLConditions(original_size=(height, width), target_size=(height, width), aesthetic_score=6.0)
+        return SDXLConditions(original_size=(height, width), target_size=(height, width),
+                              aesthetic_score=settings.get("sdxl_refiner_high_aesthetic_score", 6.0),
+                              negative_aesthetic_score=settings.get("sdxl_refiner_low_aesthetic_score", 2.5))
     return None
 
 

@@ -115,6 +115,16 @@ class ModelManager:
             finally:
                 self._idle.set()
 
+    def load_aside(self, query: str | Path) -> LoadedModel:
+        """A second model for one job (e.g. the SDXL refiner) that does not become current
+        and is not kept: a loaded one is reused, otherwise it is freed with the job."""
+        info = self.find(query)
+        with self._lock:
+            if info.path in self._loaded:
+                return self._loaded[info.path]
+            info.sha256 = self.hashes.sha256(info.path)
+            return load_model(info, self.policy, allow_unsafe=self.allow_unsafe)
+
     def _load_new(self, info: CheckpointInfo) -> LoadedModel:
         evicted = None
         if len(self._loaded) >= self.options.sd_checkpoints_limit:

@@ -144,3 +144,24 @@ def test_png_info_reads_parameters(api):
     info = client.post("/sdapi/v1/png-info", json={"image": generated}).json()
     assert info["info"].startswith("a red circle\nNegative prompt: blue\nSteps: 3")
     assert info["parameters"]["Seed"] == "5"
+
+
+def test_hires_names_are_checked_before_queueing(api):
+    client, state = api
+    response = client.post("/sdapi/v1/txt2img", json={**BASE, "enable_hr": True, "hr_upscaler": "Bogus"})
+    assert response.status_code == 422 and "hr_upscaler" in response.text
+    assert state.jobs.list() == []
+
+
+def test_refiner_checkpoint_is_loaded_for_the_job(data_dir, tiny_checkpoints):
+    install_checkpoint(data_dir, tiny_checkpoints["sdxl"], "base.safetensors")
+    install_checkpoint(data_dir, tiny_checkpoints["sdxl-refiner"], "refiner.safetensors")
+    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
+    state.models.start_background_load().join(60)
+    with TestClient(app) as client:
+        response = client.post("/sdapi/v1/txt2img", json={**BASE, "refiner_checkpoint": "refiner",
+                                                          "refiner_switch_at": 0.5})
+        assert response.status_code == 200, response.text
+        assert "Refiner: refiner" in json.loads(response.json()["info"])["infotexts"][0]
+        assert [m.info.name for m in state.models.loaded] == ["base.safetensors"]
+    state.jobs.stop()

@@ -7,28 +7,15 @@ import pytest
 from PIL import Image
 
 from modules import images, sampling
-from modules.cmd_args import parse_args
-from modules.devices import decide_policy
 from modules.options import Options, OptionsRegistry
 from modules.processing import Img2ImgParams, NullProgress, ParamsError, Txt2ImgParams, generate
-from modules.sd_models.checkpoints import CheckpointInfo, HashCache
-from modules.sd_models.loader import load_model
 
 SETTINGS = Options(OptionsRegistry.builtin(), None).as_dict()
 
 
 @pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    loaded = {}
-
-    def get(name):
-        if name not in loaded:
-            path = tiny_checkpoints[name]
-            info = CheckpointInfo(path, path.name, sha256=HashCache(None).sha256(path))
-            loaded[name] = load_model(info, decide_policy(parse_args([])))
-        return loaded[name]
-
-    return get
+def models(tiny_models):
+    return tiny_models
 
 
 def txt2img(model, tmp_path, **kw):
