@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from modules.devices import DevicePolicy, decide_policy
 from modules.jobs import JobQueue
+from modules.networks import EmbeddingDatabase, LoraLibrary
 from modules.options import Options, OptionsRegistry
 from modules.paths import DataPaths
+from modules.processing.extra_networks import ExtraNetworks
 from modules.prompting import StyleDatabase
 from modules.sd_models.manager import ModelManager
 
@@ -21,6 +23,7 @@ class EngineState:
     policy: DevicePolicy
     models: ModelManager
     styles: StyleDatabase
+    extra_networks: ExtraNetworks
     jobs: JobQueue | None = None
 
     def start_jobs(self) -> JobQueue:
@@ -41,4 +44,7 @@ class EngineState:
         policy = decide_policy(args)
         models = ModelManager(paths, options, policy, allow_unsafe=args.disable_safe_unpickle)
         styles = StyleDatabase(paths.styles_file)
-        return cls(args, paths, options, policy, models, styles)
+        unsafe = args.disable_safe_unpickle
+        extra_networks = ExtraNetworks(EmbeddingDatabase([paths.embeddings_dir], unsafe),
+                                       LoraLibrary([paths.lora_dir], unsafe))
+        return cls(args, paths, options, policy, models, styles, extra_networks)

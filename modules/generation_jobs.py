@@ -93,7 +93,7 @@ class GenerationRunner:
             refiner = models.load_aside(p.refiner_checkpoint) if p.refiner_checkpoint else None
             settings = processing.effective_settings(self.state.options.as_dict(), p)
             result = processing.generate(p, model, settings, self.state.paths.data_dir, ctx, styles=self.state.styles,
-                                         refiner=refiner)
+                                         refiner=refiner, extra_networks=self.state.extra_networks)
         finally:
             if override and previous is not None and p.override_settings_restore_afterwards:
                 models.load(previous.info)

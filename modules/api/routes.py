@@ -16,7 +16,7 @@ from modules.engine_state import EngineState
 from modules.options import OptionError
 from modules.processing.upscalers import LATENT_UPSCALE_MODES, is_latent_mode, upscaler_names
 from modules.sd_models.manager import NoModelLoadedError
-from modules.sd_models.safe_load import CheckpointLoadError
+from modules.sd_models.safe_load import CheckpointLoadError, read_safetensors_header
 
 PREFIX = "/sdapi/v1"
 
@@ -73,6 +73,32 @@ def create_router(state: EngineState) -> APIRouter:
     def cmd_flags() -> dict[str, Any]:
         secret = ("api_auth", "gradio_auth")  # A1111 echoes these; passwords stay private here
         return {k: ("<hidden>" if k in secret and v else v) for k, v in vars(state.args).items()}
+
+    def current_model():
+        try:
+            return models.current(timeout=600)
+        except NoModelLoadedError as e:
+            raise HTTPException(409, str(e)) from e
+
+    @router.get("/embeddings")
+    def embeddings() -> dict[str, Any]:
+        return state.extra_networks.embeddings.load(current_model()).api_dict()
+
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
+        state.extra_networks.embeddings.load(current_model())
+
+    @router.get("/loras")
+    def loras() -> list[dict[str, Any]]:
+        library = state.extra_networks.loras
+        library.refresh()
+        return [{"name": name, "alias": name, "path": str(path),
+                 "metadata": read_safetensors_header(path)[1] if path.suffix == ".safetensors" else {}}
+                for name, path in library.names().items()]
+
+    @router.post("/refresh-loras")
+    def refresh_loras() -> None:
+        state.extra_networks.loras.refresh()
 
     @router.get("/prompt-styles")
     def prompt_styles() -> list[dict[str, str]]:

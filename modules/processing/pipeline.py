@@ -19,6 +19,7 @@ from PIL import Image
 from modules import images, sampling
 from modules.processing import latents as latent_ops
 from modules.processing.conditioning import build_prompt_encoder, encode_batch
+from modules.processing.extra_networks import ExtraNetworks, strip_network_tags
 from modules.processing.denoiser import CFGDenoiser, ModelDenoiser, SDXLConditions
 from modules.processing.hires import HiresPlan, hires_infotext, plan_hires, upscale_between_passes
 from modules.processing.img2img import Img2ImgPlan, prepare_img2img
@@ -96,14 +97,15 @@ def effective_settings(base: dict[str, Any], params: GenerationParams) -> dict[s
 
 def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, Any], data_dir: Path,
              progress: ProgressSink | None = None, styles: Any = None,
-             refiner: LoadedModel | None = None) -> GenerationResult:
+             refiner: LoadedModel | None = None, extra_networks: ExtraNetworks | None = None) -> GenerationResult:
     """Run a validated txt2img/img2img request on a loaded model and save its images.
 
     `refiner` is the loaded `refiner_checkpoint` (the job layer loads it): it takes over each
     pass from `refiner_switch_at` on (refiner.py). Txt2img with `enable_hr` adds the hires
-    fix's second pass (hires.py)."""
+    fix's second pass (hires.py). `extra_networks` applies `<lora:…>` tags and embeddings."""
     params.validate()
     progress = progress or NullProgress()
+    extra_networks = extra_networks or ExtraNetworks()
     job_timestamp = time.strftime("%Y%m%d%H%M%S")
     total = params.batch_size * params.n_iter
     seed, subseed = resolve_seed(params.seed), resolve_seed(params.subseed)
@@ -125,36 +127,42 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     result = GenerationResult([], [], all_seeds, all_subseeds, [prompt] * total, [negative] * total, params,
                               settings, model, job_timestamp=job_timestamp)
     encoders: dict[int, Any] = {}  # one prompt encoder per model (base, refiner)
-    for iteration in range(params.n_iter):
-        if progress.interrupted:
-            break
-        batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
-        run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders)
-        first = _first_pass(run, model, sampler, schedule, result.prompts[batch], result.negative_prompts[batch],
-                            img2img, iteration)
-        latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
-        if hires is not None and not run.stopped:
-            second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
-                                 [hr_negative] * params.batch_size)
-            latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
-        pixels = latent_ops.decode(latent_model.vae, latent)
-        for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
-            number = iteration * params.batch_size + index
-            if img2img is not None:
-                image = img2img.overlay(image, number)
-            added: dict[str, Any] = {}  # standard_fields arguments: A1111's hires and refiner fields
-            if hires is not None:
-                added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
-                                            (hr_prompt, hr_negative)))
-            if run.refined:
-                added["extra"] = refiner_infotext(refiner, params, settings, hires is not None)
-            infotext = create_infotext(params, model, settings, result, number, sampler, schedule, **added)
-            result.images.append(image)
-            result.infotexts.append(infotext)
-            if settings.get("samples_save", True) and not params.do_not_save_samples:
-                result.paths.append(_save(image, infotext, params, settings, data_dir, result, number))
-        result.interrupted = progress.interrupted
-        progress.next_job()  # also clears a skip, which applies to one batch only
+    with extra_networks.applied(model, extra_networks.uses(prompt)) as lora_report:
+        network_fields = extra_networks.infotext_fields(model, lora_report, [prompt, negative])
+        for iteration in range(params.n_iter):
+            if progress.interrupted:
+                break
+            batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
+            run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders,
+                            extra_networks)
+            first = _first_pass(run, model, sampler, schedule, result.prompts[batch], result.negative_prompts[batch],
+                                img2img, iteration)
+            latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
+            if hires is not None and not run.stopped:
+                second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
+                                     [hr_negative] * params.batch_size)
+                latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
+            pixels = latent_ops.decode(latent_model.vae, latent)
+            for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
+                number = iteration * params.batch_size + index
+                if img2img is not None:
+                    image = img2img.overlay(image, number)
+                added: dict[str, Any] = {}  # standard_fields arguments: A1111's hires and refiner fields
+                if hires is not None:
+                    added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
+                                                (hr_prompt, hr_negative)))
+                extra = dict(network_fields)
+                if run.refined:
+                    extra.update(refiner_infotext(refiner, params, settings, hires is not None))
+                if extra:
+                    added["extra"] = extra
+                infotext = create_infotext(params, model, settings, result, number, sampler, schedule, **added)
+                result.images.append(image)
+                result.infotexts.append(infotext)
+                if settings.get("samples_save", True) and not params.do_not_save_samples:
+                    result.paths.append(_save(image, infotext, params, settings, data_dir, result, number))
+            result.interrupted = progress.interrupted
+            progress.next_job()  # also clears a skip, which applies to one batch only
     _make_grid(result, params, settings, data_dir)
     return result
 
@@ -197,6 +205,7 @@ class _BatchRun:
     subseeds: list[int]
     progress: ProgressSink
     encoders: dict[int, Any]
+    extra_networks: ExtraNetworks
     refined: bool = False
     steps_done: int = 0  # progress counts on across the passes and the refiner switch
     conditioning: dict[tuple, Any] = field(default_factory=dict)
@@ -217,8 +226,11 @@ class _BatchRun:
         key = (id(model), tuple(run_pass.prompts), tuple(run_pass.negatives), run_pass.prompt_steps)
         if key not in self.conditioning:  # the hires pass reuses the first pass's unless its prompts differ
             if id(model) not in self.encoders:
-                self.encoders[id(model)] = build_prompt_encoder(model, self.settings)
-            self.conditioning[key] = encode_batch(self.encoders[id(model)], run_pass.prompts, run_pass.negatives,
+                self.encoders[id(model)] = build_prompt_encoder(model, self.settings,
+                                                                embeddings=self.extra_networks.lookups(model))
+            self.conditioning[key] = encode_batch(self.encoders[id(model)],
+                                                  [strip_network_tags(p) for p in run_pass.prompts],
+                                                  [strip_network_tags(p) for p in run_pass.negatives],
                                                   run_pass.prompt_steps)
         cond, uncond = self.conditioning[key]
         inner = ModelDenoiser(model.unet, _model_sigmas(model), model.arch.prediction_type == "v_prediction",

@@ -112,10 +112,17 @@ def text_encoder_config(hf_state: Mapping[str, torch.Tensor], family: str, compo
     return config
 
 
+def _yaml_image_size(yaml_config: Mapping[str, Any]) -> int:
+    """Pixel size the model was trained at (diffusers would otherwise guess it from tensors)."""
+    params = yaml_config["model"].get("params", {})
+    ddconfig = params.get("first_stage_config", {}).get("params", {}).get("ddconfig", {})
+    return int(ddconfig.get("resolution", 512))
+
+
 def unet_config_from_yaml(yaml_config: Mapping[str, Any], shapes: Shapes, arch: ModelArchitecture) -> dict:
     from diffusers.loaders.single_file_utils import create_unet_diffusers_config_from_ldm
 
-    config = create_unet_diffusers_config_from_ldm(yaml_config, shapes)
+    config = create_unet_diffusers_config_from_ldm(yaml_config, shapes, image_size=_yaml_image_size(yaml_config))
     if arch.is_sdxl:  # diffusers recognises SDXL by full-size context dims only
         config.update(class_embed_type=None, addition_embed_type="text_time", addition_time_embed_dim=256)
     return config
@@ -124,7 +131,7 @@ def unet_config_from_yaml(yaml_config: Mapping[str, Any], shapes: Shapes, arch: 
 def vae_config_from_yaml(yaml_config: Mapping[str, Any], shapes: Shapes) -> dict:
     from diffusers.loaders.single_file_utils import create_vae_diffusers_config_from_ldm
 
-    config = create_vae_diffusers_config_from_ldm(yaml_config, shapes)
+    config = create_vae_diffusers_config_from_ldm(yaml_config, shapes, image_size=_yaml_image_size(yaml_config))
     config["norm_num_groups"] = _group_count(list(config["block_out_channels"]))
     return config
 

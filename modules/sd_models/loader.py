@@ -123,7 +123,7 @@ def load_model(info: CheckpointInfo, policy: DevicePolicy, allow_unsafe: bool = 
         unet = components.build_unet(state, unet_config)
         vae = components.build_vae(state, vae_config)
         text_encoders = components.build_text_encoders(state, arch)
-    except (KeyError, ValueError, RuntimeError, IndexError) as e:
+    except (KeyError, ValueError, RuntimeError, IndexError, AttributeError, TypeError) as e:
         raise CheckpointLoadError(f"{info.path.name}: weights do not form a complete {arch.label} model ({e})") from e
     del state
     if needs_behavioural_v_check(arch, shapes, metadata, yaml_config is not None) and uses_v_prediction(unet):

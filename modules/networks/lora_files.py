@@ -1,0 +1,142 @@
+"""LoRA-family files: found by name under the Lora folders, read safely, grouped per module.
+
+A parsed file keeps, per module name as the file spells it, either a network module (lora_types)
+or the reason it cannot be used; binding to a model happens when it is applied (lora_patching).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from modules.networks.file_reading import SHORT_HASH_LENGTH, read_pickle_tree
+from modules.networks.lora_keys import split_key
+from modules.networks.lora_types import NetworkModule, UnsupportedNetworkType, parse_module
+from modules.sd_models.safe_load import CheckpointLoadError, load_state_dict
+
+LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")
+
+
+@dataclass
+class LoraFile:
+    name: str
+    path: Path
+    modules: dict[str, NetworkModule]  # module name as in the file → its update
+    unsupported: dict[str, str] = field(default_factory=dict)  # module name → why it is not applied
+    unknown_keys: list[str] = field(default_factory=list)  # keys with no known parameter suffix
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def parse_lora_state(state: dict[str, torch.Tensor], name: str, path: Path,
+                     metadata: dict[str, str] | None = None) -> LoraFile:
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    unknown = []
+    for key, tensor in state.items():
+        split = split_key(key)
+        if split is None or not isinstance(tensor, torch.Tensor):
+            unknown.append(key)
+            continue
+        module, param = split
+        groups.setdefault(module, {})[param] = tensor
+    modules, unsupported = {}, {}
+    for module, params in groups.items():
+        try:
+            modules[module] = parse_module(params)
+        except UnsupportedNetworkType as e:
+            unsupported[module] = str(e)
+    return LoraFile(name, path, modules, unsupported, unknown, dict(metadata or {}))
+
+
+def read_lora_file(path: Path, allow_unsafe: bool = False) -> LoraFile:
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        state, metadata = load_state_dict(path)
+    else:
+        tree = read_pickle_tree(path, allow_unsafe)
+        if not isinstance(tree, dict):
+            raise CheckpointLoadError(f"{path.name}: expected a dict of tensors, found {type(tree).__name__}")
+        state, metadata = {k: v for k, v in tree.items() if isinstance(v, torch.Tensor)}, {}
+    return parse_lora_state(state, path.stem, path, metadata)
+
+
+def addnet_hash(path: Path) -> str:
+    """A1111's LoRA hash for .safetensors: sha256 of the tensor data after the JSON header
+    (unchanged by metadata edits); the whole file's sha256 for other types."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        if path.suffix.lower() == ".safetensors":
+            header = int.from_bytes(f.read(8), "little")
+            f.seek(8 + header)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Cached:
+    stamp: tuple[int, int]
+    file: LoraFile
+    shorthash: str | None = None
+
+
+class LoraLibrary:
+    """The LoRA files under some folders (recursive), by name; parsed files cached until they change.
+
+    Also owns the per-model weight patchers (lora_patching.apply_networks), so that the same set of
+    networks on the next job is found already applied."""
+
+    def __init__(self, folders: Sequence[Path], allow_unsafe: bool = False):
+        import weakref
+
+        self.folders = [Path(f) for f in folders]
+        self.allow_unsafe = allow_unsafe
+        self._paths: dict[str, Path] = {}
+        self._cache: dict[Path, _Cached] = {}
+        self.patchers: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rescan the folders (POST /sdapi/v1/refresh-loras)."""
+        paths: dict[str, Path] = {}
+        for folder in self.folders:
+            if not folder.is_dir():
+                continue
+            for root, dirs, names in os.walk(folder, followlinks=True):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for n in sorted(names):
+                    if not n.startswith(".") and Path(n).suffix.lower() in LORA_SUFFIXES:
+                        paths.setdefault(Path(n).stem, Path(root) / n)
+        self._paths = paths
+
+    def names(self) -> dict[str, Path]:
+        return dict(self._paths)
+
+    def find(self, name: str) -> Path | None:
+        if name not in self._paths:
+            self.refresh()  # a file added since the last scan
+        return self._paths.get(name)
+
+    def load(self, path: Path) -> LoraFile:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get(path)
+        if cached is None or cached.stamp != stamp:
+            cached = _Cached(stamp, read_lora_file(path, self.allow_unsafe))
+            self._cache[path] = cached
+        return cached.file
+
+    def stamp(self, path: Path) -> tuple[int, int]:
+        stat = path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def shorthash(self, path: Path) -> str:
+        self.load(path)
+        cached = self._cache[path]
+        if cached.shorthash is None:
+            cached.shorthash = addnet_hash(path)[:SHORT_HASH_LENGTH]
+        return cached.shorthash

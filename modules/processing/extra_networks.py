@@ -1,0 +1,57 @@
+"""Extra networks in a generation: `<lora:…>` tags patched into the weights, embeddings
+looked up during text encoding, and their hashes in the infotext (A1111's behaviour)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from modules import networks
+from modules.processing.params import ParamsError
+
+log = logging.getLogger(__name__)
+
+
+def strip_network_tags(prompt: str) -> str:
+    """The prompt the text encoder sees: tags removed (they stay in the saved infotext)."""
+    return networks.extract_networks(prompt)[0]
+
+
+@dataclass
+class ExtraNetworks:
+    embeddings: networks.EmbeddingDatabase | None = None
+    loras: networks.LoraLibrary | None = None
+
+    def uses(self, prompt: str) -> list[networks.NetworkUse]:
+        try:
+            return networks.extract_networks(prompt)[1]
+        except ValueError as e:
+            raise ParamsError("prompt", str(e)) from None
+
+    def lookups(self, model: Any) -> list | None:
+        return self.embeddings.load(model).lookups if self.embeddings is not None else None
+
+    @contextlib.contextmanager
+    def applied(self, model: Any, uses: list[networks.NetworkUse]) -> Iterator[networks.ApplyReport | None]:
+        if self.loras is None:
+            if uses:
+                raise ParamsError("prompt", "LoRA tags need a LoRA folder; none is configured")
+            yield None
+            return
+        with networks.apply_networks(model, uses, self.loras) as report:
+            for warning in report.warnings:
+                log.warning("%s", warning)
+            yield report
+
+    def infotext_fields(self, model: Any, report: networks.ApplyReport | None, texts: list[str]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if report is not None and report.lora_hashes:
+            fields["Lora hashes"] = report.lora_hashes
+        if self.embeddings is not None:
+            hashes = self.embeddings.load(model).ti_hashes([strip_network_tags(t) for t in texts])
+            if hashes:
+                fields["TI hashes"] = hashes
+        return fields
