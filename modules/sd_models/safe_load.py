@@ -66,8 +66,9 @@ def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
     _, metadata = read_safetensors_header(path)  # clear errors for truncation before reading
     try:
-        # load_file copies each tensor out of the mapping: weights never change with the file,
-        # and peak memory stays at one copy of the model.
+        # Tensors come back backed by a private mapping of the file: loading costs no copy and
+        # pages are read on first use. Tools replace model files by writing a new file and
+        # renaming it, which leaves this mapping intact.
         return safetensors.torch.load_file(str(path), device="cpu"), metadata
     except Exception as e:  # safetensors raises its own error types for corrupt data
         raise CheckpointLoadError(f"{path.name}: corrupt .safetensors file ({e})") from e
