@@ -28,12 +28,12 @@ class EngineState:
 
     def start_jobs(self) -> JobQueue:
         """The generation queue (SQLite in the data dir); pending jobs from before resume."""
-        from modules.generation_jobs import GenerationRunner
+        from modules.generation_jobs import ExtrasRunner, GenerationRunner
         from modules.jobs import JOBS_DB_NAME, JobQueue, JobStore
 
         runner = GenerationRunner(self)
         self.jobs = JobQueue(JobStore(self.paths.data_dir / JOBS_DB_NAME),
-                             {"txt2img": runner, "img2img": runner}).start()
+                             {"txt2img": runner, "img2img": runner, "extras": ExtrasRunner(self)}).start()
         return self.jobs
 
     @classmethod

@@ -18,7 +18,7 @@ from PIL import Image
 
 from modules import processing
 from modules.fileio import atomic_write_bytes
-from modules.images import encode_image
+from modules.images import encode_image, read_infotext
 from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
 
 log = logging.getLogger(__name__)
@@ -113,3 +113,48 @@ class GenerationRunner:
 
 def load_result_images(result: dict[str, Any]) -> list[Path]:
     return [Path(p) for p in result.get("images", [])]
+
+
+class ExtrasRunner:
+    """The queue runner for "extras" jobs (upscaling finished images)."""
+
+    def __init__(self, state: Any):
+        self.state = state
+
+    def __call__(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        from modules.images import OutputKind, save_image
+        from modules.postprocessing.extras import run_extras
+
+        data = dict(params)
+        sources = [decode_image(item, "image") for item in data.pop("images", [])]
+        save = data.pop("save", False)
+        extras = extras_params(data)
+        ctx.set_total(max(len(sources), 1), 0)
+        folder = self.state.paths.outputs_dir / "jobs" / ctx.job.id
+        files = []
+        for index, source in enumerate(sources):
+            if ctx.interrupted:
+                break
+            image = run_extras(source, extras)
+            text, _ = read_infotext(source)
+            target = folder / f"{index:02d}.png"
+            atomic_write_bytes(target, png_bytes(image, text))
+            files.append(str(target))
+            if save:
+                save_image(image, self.state.paths.outputs_dir / OutputKind.EXTRAS_SAMPLES.value, infotext=text)
+            ctx.next_job()
+        return {"images": files, "html_info": f"<p>{len(files)} image(s) upscaled to "
+                                              f"{image.width}x{image.height}</p>" if files else ""}
+
+
+def extras_params(data: dict[str, Any]):
+    from modules.postprocessing.extras import ExtrasParams
+
+    known = {f.name for f in fields(ExtrasParams)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ParamsError(unknown[0], "unknown field for extras")
+    try:
+        return ExtrasParams(**data).validate()
+    except TypeError as e:
+        raise ParamsError("extras", str(e)) from None

@@ -17,8 +17,9 @@ from modules import images, sampling
 from modules.api.auth import basic_auth_dependency
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
-from modules.generation_jobs import decode_image, encode_png, load_result_images
+from modules.generation_jobs import decode_image, encode_png, extras_params, load_result_images
 from modules.jobs import JobNotFound, JobStatus
+from modules.postprocessing.extras import ExtrasParams
 from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
 
 IMAGE_TYPES = {"init_images": (list[str], Field(default_factory=list, description="base64 images")),
@@ -57,6 +58,27 @@ class GenerationResponse(BaseModel):
 
 class PngInfoRequest(BaseModel):
     image: str = Field(description="base64 image")
+
+
+def _extras_model(name: str, image_field: dict[str, Any]) -> type[BaseModel]:
+    hints = typing.get_type_hints(ExtrasParams)
+    spec: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in fields(ExtrasParams)}
+    spec.update(image_field, show_extras_results=(bool, True), upscale_first=(bool, False))
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **spec)
+
+
+class ImageItem(BaseModel):
+    data: str = Field(description="base64 image")
+    name: str = ""
+
+
+ExtrasSingleRequest = _extras_model("ExtrasSingleImageRequest", {"image": (str, Field(description="base64 image"))})
+ExtrasBatchRequest = _extras_model("ExtrasBatchImagesRequest", {"imageList": (list[ImageItem], ...)})
+
+
+def _extras_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The ExtrasParams part of a request (display-only A1111 fields dropped)."""
+    return {k: v for k, v in data.items() if k not in ("show_extras_results", "upscale_first")}
 
 
 class JobSubmit(BaseModel):
@@ -121,6 +143,29 @@ def create_router(state: EngineState) -> APIRouter:
     @router.post("/sdapi/v1/img2img", response_model=GenerationResponse)
     def img2img(body: Img2ImgRequest, request: Request) -> GenerationResponse:  # type: ignore[valid-type]
         return run_sync("img2img", body, request)
+
+    def run_extras(params: dict[str, Any], request: Request) -> list[str]:
+        try:
+            extras_params({k: v for k, v in params.items() if k not in ("images", "save")})
+        except ParamsError as e:
+            raise HTTPException(422, str(e)) from e
+        job = queue.wait(queue.submit("extras", params, owner=_owner(request)))
+        if job.status == JobStatus.FAILED:
+            raise HTTPException(500, job.error or "extras failed")
+        return [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(job.result or {})]
+
+    @router.post("/sdapi/v1/extra-single-image")
+    def extra_single_image(body: ExtrasSingleRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+        data = body.model_dump()
+        params = {"images": [data.pop("image")], "save": False, **_extras_fields(data)}
+        [image] = run_extras(params, request)
+        return {"html_info": "", "image": image}
+
+    @router.post("/sdapi/v1/extra-batch-images")
+    def extra_batch_images(body: ExtrasBatchRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+        data = body.model_dump()
+        params = {"images": [item["data"] for item in data.pop("imageList")], "save": False, **_extras_fields(data)}
+        return {"html_info": "", "images": run_extras(params, request)}
 
     @router.get("/sdapi/v1/progress")
     def progress(skip_current_image: bool = False) -> dict[str, Any]:

@@ -165,3 +165,30 @@ def test_refiner_checkpoint_is_loaded_for_the_job(data_dir, tiny_checkpoints):
         assert "Refiner: refiner" in json.loads(response.json()["info"])["infotexts"][0]
         assert [m.info.name for m in state.models.loaded] == ["base.safetensors"]
     state.jobs.stop()
+
+
+def test_extras_upscale_single_and_batch(api):
+    client, state = api
+    source = Image.new("RGB", (20, 10), (250, 0, 0))
+    source.paste((0, 0, 250), (10, 0, 20, 10))
+    response = client.post("/sdapi/v1/extra-single-image", json={
+        "image": b64_png(source), "upscaling_resize": 3, "upscaler_1": "Nearest"})
+    assert response.status_code == 200, response.text
+    out = decode(response.json()["image"]).convert("RGB")
+    assert out.size == (60, 30)
+    assert out.getpixel((5, 5)) == (250, 0, 0) and out.getpixel((55, 25)) == (0, 0, 250)
+    batch = client.post("/sdapi/v1/extra-batch-images", json={
+        "imageList": [{"data": b64_png(source), "name": "a"}] * 2, "resize_mode": 1,
+        "upscaling_resize_w": 40, "upscaling_resize_h": 40, "upscaler_1": "Lanczos"})
+    assert [decode(i).size for i in batch.json()["images"]] == [(40, 40), (40, 40)]
+    assert [j.kind for j in state.jobs.list()] == ["extras", "extras"]
+
+
+@pytest.mark.parametrize("body, field", [({"upscaler_1": "Magic"}, "upscaler_1"),
+                                         ({"gfpgan_visibility": 0.5}, "gfpgan_visibility"),
+                                         ({"upscaling_resize": 50}, "upscaling_resize")])
+def test_extras_bad_input_names_the_field(api, body, field):
+    client, _ = api
+    source = b64_png(Image.new("RGB", (8, 8)))
+    response = client.post("/sdapi/v1/extra-single-image", json={"image": source, **body})
+    assert response.status_code == 422 and field in response.text

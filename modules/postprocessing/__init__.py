@@ -1,0 +1,1 @@
+"""Postprocessing of finished images (the Extras tab): upscaling; face restoration later."""
