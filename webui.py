@@ -50,9 +50,11 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
     if args.api or args.nowebui:
         from modules.api.generation_routes import add_generation_api
         from modules.api.routes import add_api
+        from modules.api.training_routes import add_training_api
 
         add_api(app, state)
         add_generation_api(app, state)
+        add_training_api(app, state)
     if not args.nowebui:
         with timer.phase("import gradio"):
             import gradio as gr

@@ -30,10 +30,12 @@ class EngineState:
         """The generation queue (SQLite in the data dir); pending jobs from before resume."""
         from modules.generation_jobs import ExtrasRunner, GenerationRunner
         from modules.jobs import JOBS_DB_NAME, JobQueue, JobStore
+        from modules.training.jobs import TrainingRunner
 
         runner = GenerationRunner(self)
         self.jobs = JobQueue(JobStore(self.paths.data_dir / JOBS_DB_NAME),
-                             {"txt2img": runner, "img2img": runner, "extras": ExtrasRunner(self)}).start()
+                             {"txt2img": runner, "img2img": runner, "extras": ExtrasRunner(self),
+                              "train": TrainingRunner(self)}).start()
         return self.jobs
 
     @classmethod

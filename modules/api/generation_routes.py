@@ -86,7 +86,7 @@ class JobSubmit(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def _owner(request: Request) -> str:
+def request_owner(request: Request) -> str:
     """Fairness key: the authenticated user, else the client address."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("basic "):
@@ -127,7 +127,7 @@ def create_router(state: EngineState) -> APIRouter:
 
     def run_sync(kind: str, body: BaseModel, request: Request) -> GenerationResponse:
         params = _job_params(kind, body)
-        job = queue.wait(submit(kind, params, _owner(request)))
+        job = queue.wait(submit(kind, params, request_owner(request)))
         if job.status == JobStatus.FAILED:
             raise HTTPException(500, job.error or "generation failed")
         result = job.result or {}
@@ -149,7 +149,7 @@ def create_router(state: EngineState) -> APIRouter:
             extras_params({k: v for k, v in params.items() if k not in ("images", "save")})
         except ParamsError as e:
             raise HTTPException(422, str(e)) from e
-        job = queue.wait(queue.submit("extras", params, owner=_owner(request)))
+        job = queue.wait(queue.submit("extras", params, owner=request_owner(request)))
         if job.status == JobStatus.FAILED:
             raise HTTPException(500, job.error or "extras failed")
         return [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(job.result or {})]
@@ -205,14 +205,14 @@ def create_router(state: EngineState) -> APIRouter:
     def create_job(body: JobSubmit, request: Request) -> dict[str, str]:
         if body.kind not in ("txt2img", "img2img"):
             raise HTTPException(422, f"kind: must be txt2img or img2img, got {body.kind!r}")
-        return {"id": submit(body.kind, body.params, _owner(request))}
+        return {"id": submit(body.kind, body.params, request_owner(request))}
 
     def own_job(job_id: str, request: Request):
         try:
             job = queue.get(job_id)
         except JobNotFound:
             raise HTTPException(404, f"no job {job_id!r}") from None
-        if job.owner != _owner(request):
+        if job.owner != request_owner(request):
             raise HTTPException(404, f"no job {job_id!r}")
         return job
 
@@ -240,7 +240,7 @@ def create_router(state: EngineState) -> APIRouter:
 
     @router.get("/easel/v1/jobs")
     def my_jobs(request: Request) -> list[dict[str, Any]]:
-        return [job_view(job) for job in queue.list(owner=_owner(request))]
+        return [job_view(job) for job in queue.list(owner=request_owner(request))]
 
     return router
 
