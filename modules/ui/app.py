@@ -1,65 +1,64 @@
-"""The Gradio page. Here: the top bar with checkpoint and VAE choice; tabs come later.
+"""The Gradio page: the quicksettings bar, then one tab per file in modules/ui/.
 
-Handlers only convert values and call the engine; errors become toasts, never tracebacks.
+Handlers only convert values and call the engine (generation goes through the job queue);
+errors become toasts or an error box, never tracebacks. Element ids follow A1111's.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
+from modules.cmd_args import REPO_ROOT
 from modules.engine_state import EngineState
-from modules.options import OptionError
-from modules.sd_models.safe_load import CheckpointLoadError
+from modules.ui import extensions, extra_networks, img2img, png_info, quicksettings, results, settings, txt2img
+from modules.ui.components import wire_style_saving
+from modules.ui.extension_list import list_extensions
+from modules.ui.page_assets import collect_assets
+from modules.ui.send_to import wire_send
+from modules.ui.token_counter import TokenCounter
 
-
-def _status(state: EngineState) -> str:
-    model = state.models.current_or_none
-    if model is not None:
-        return f"Loaded **{model.info.title}** ({model.arch.label}, {model.load_seconds:.1f}s)"
-    return f"No checkpoint loaded: {state.models.last_error}" if state.models.last_error else "Loading checkpoint…"
+JAVASCRIPT_DIR = REPO_ROOT / "javascript"
 
 
 def create_ui(state: EngineState) -> gr.Blocks:
-    models, options = state.models, state.options
+    paths = state.paths
+    counter = TokenCounter(state.models)
+    assets = collect_assets(JAVASCRIPT_DIR, paths.data_dir, list_extensions(paths.extensions_dir, paths.data_dir))
+    with gr.Blocks(title="Easel", analytics_enabled=False) as demo:
+        quick = quicksettings.create_quicksettings(state)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+                t2i = txt2img.create_tab(state, counter)
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                i2i = img2img.create_tab(state, counter)
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                png = png_info.create_tab()
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
+                settings_tab = settings.create_tab(state, skip_keys=list(quick.components))
+            with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
+                extensions.create_tab(state)
 
-    def checkpoint_titles() -> list[str]:
-        return [c.title for c in models.checkpoints]
-
-    def select_checkpoint(title: str):
-        try:
-            options.update({"sd_model_checkpoint": title})
-        except (OptionError, CheckpointLoadError) as e:
-            gr.Warning(str(e))
-        current = options.sd_model_checkpoint
-        return gr.update(choices=checkpoint_titles(), value=current), _status(state)
-
-    def refresh_checkpoints():
-        models.refresh()
-        return gr.update(choices=checkpoint_titles(), value=options.sd_model_checkpoint), \
-            gr.update(choices=models.vae_choices(), value=options.sd_vae)
-
-    def select_vae(choice: str):
-        try:
-            options.update({"sd_vae": choice})
-        except (OptionError, CheckpointLoadError) as e:
-            gr.Warning(str(e))
-        return gr.update(value=options.sd_vae)
-
-    def on_load():
-        models.wait_idle(timeout=300)  # show the checkpoint once the background load is done
-        return gr.update(choices=checkpoint_titles(), value=options.sd_model_checkpoint), _status(state)
-
-    with gr.Blocks(title="Easel") as demo:
-        with gr.Row(elem_id="quicksettings"):
-            checkpoint = gr.Dropdown(label="Stable Diffusion checkpoint", choices=checkpoint_titles(),
-                                     value=options.sd_model_checkpoint or None, elem_id="setting_sd_model_checkpoint",
-                                     allow_custom_value=True)
-            refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", scale=0, min_width=40)
-            vae = gr.Dropdown(label="SD VAE", choices=models.vae_choices(), value=options.sd_vae,
-                              elem_id="setting_sd_vae")
-        status = gr.Markdown(_status(state), elem_id="model_status")
-        checkpoint.input(select_checkpoint, inputs=checkpoint, outputs=[checkpoint, status])
-        refresh.click(refresh_checkpoints, outputs=[checkpoint, vae])
-        vae.input(select_vae, inputs=vae, outputs=vae)
-        demo.load(on_load, outputs=[checkpoint, status])
+        wire_style_saving([t2i.row, i2i.row], state)
+        for tab in (t2i, i2i):
+            extra_networks.wire_checkpoint_cards(tab.networks, state, quick)
+        _wire_send_to(state, tabs, t2i, i2i, png)
+        demo.load(None, js=assets.load_js())
+        demo.load(lambda: quicksettings.load_updates(state, quick),
+                  outputs=[*quick.components.values(), quick.status], show_progress="hidden")
+        demo.load(lambda: settings.current_values(state, settings_tab),
+                  outputs=list(settings_tab.components.values()), show_progress="hidden")
     return demo
+
+
+def _wire_send_to(state: EngineState, tabs: gr.Tabs, t2i: txt2img.Txt2ImgTab, i2i: img2img.Img2ImgTab,
+                  png: png_info.PngInfoTab) -> None:
+    for panel in (t2i.panel, i2i.panel):
+        gallery_source = [panel.result, panel.selected]
+        wire_send(panel.send_to_img2img, gallery_source, results.selected_file, i2i.paste_target("img2img"), tabs,
+                  state)
+        wire_send(panel.send_to_inpaint, gallery_source, results.selected_file, i2i.paste_target("inpaint"), tabs,
+                  state)
+    png_source = [png.image, png.infotext]
+    wire_send(png.send_to_txt2img, png_source, png.source, t2i.paste_target(), tabs, state)
+    wire_send(png.send_to_img2img, png_source, png.source, i2i.paste_target("img2img"), tabs, state)
+    wire_send(png.send_to_inpaint, png_source, png.source, i2i.paste_target("inpaint"), tabs, state)
