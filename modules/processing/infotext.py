@@ -35,8 +35,28 @@ def create_infotext(params, model, settings: dict[str, Any], result, index: int,
         tiling=bool(params.tiling),
         version=VERSION,
     )
+    mask_fields = inpaint_fields(params)
+    if mask_fields:
+        fields_override["extra"] = {**mask_fields, **fields_override.get("extra", {})}
     fields = images.standard_fields(**{**values, **fields_override})
     return images.build_infotext(result.prompts[index], result.negative_prompts[index], fields)
+
+
+def inpaint_fields(params) -> dict[str, Any]:
+    """A1111's inpainting keys, so pasting the infotext restores the mask settings."""
+    if getattr(params, "mask", None) is None:
+        return {}
+    from modules.processing.params import INPAINTING_FILL
+
+    fields: dict[str, Any] = {"Mask blur": max(params.mask_blur_x, params.mask_blur_y)}
+    if params.inpainting_mask_invert:
+        fields["Mask mode"] = "Inpaint not masked"
+    if params.inpainting_fill != 1:
+        fields["Masked content"] = INPAINTING_FILL[params.inpainting_fill]
+    if params.inpaint_full_res:
+        fields["Inpaint area"] = "Only masked"
+        fields["Masked area padding"] = params.inpaint_full_res_padding
+    return fields
 
 
 def _plain_number(value: float) -> float | int:

@@ -216,3 +216,14 @@ def test_bad_parameters_name_the_field(changes, field):
 def test_img2img_without_an_image_is_a_clear_error():
     with pytest.raises(ParamsError, match="init_images: img2img needs at least one input image"):
         Img2ImgParams(prompt="x").validate()
+
+
+def test_inpaint_infotext_carries_the_mask_settings(models, tmp_path):
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (8, 8, 24, 24))
+    params = Img2ImgParams(prompt="x", init_images=[Image.new("RGB", (64, 64))], mask=mask, mask_blur=3, steps=2,
+                           width=64, height=64, seed=1, inpainting_fill=2, inpainting_mask_invert=1,
+                           inpaint_full_res=True, inpaint_full_res_padding=12, do_not_save_samples=True)
+    fields = images.parse_infotext(generate(params, models("sd1"), SETTINGS, tmp_path).infotexts[0])
+    assert (fields["Mask blur"], fields["Mask mode"], fields["Masked content"], fields["Inpaint area"],
+            fields["Masked area padding"]) == ("3", "Inpaint not masked", "latent noise", "Only masked", "12")
