@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from modules.networks.file_reading import read_pickle_tree
+from modules.sd_models.safe_load import load_pickle_tree
 from modules.sd_models.safe_load import PICKLE_SUFFIXES, load_state_dict
 
 EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin", ".png")
@@ -70,7 +70,7 @@ def read_embedding_file(path: Path, allow_unsafe: bool = False) -> EmbeddingData
     if suffix == ".safetensors":
         tree, _ = load_state_dict(path)
     elif suffix in PICKLE_SUFFIXES:
-        tree = read_pickle_tree(path, allow_unsafe)
+        tree = load_pickle_tree(path, allow_unsafe)
     else:
         raise EmbeddingFormatError(f"{path.name}: not an embedding file type; use one of {EMBEDDING_SUFFIXES}")
     return embedding_from_tree(tree, path.stem, path.name)

@@ -14,7 +14,8 @@ from typing import Sequence
 
 import torch
 
-from modules.networks.file_reading import SHORT_HASH_LENGTH, read_pickle_tree
+from modules.networks.file_reading import SHORT_HASH_LENGTH
+from modules.sd_models.safe_load import load_pickle_tree
 from modules.networks.lora_keys import split_key
 from modules.networks.lora_types import NetworkModule, UnsupportedNetworkType, parse_module
 from modules.sd_models.safe_load import CheckpointLoadError, load_state_dict
@@ -57,7 +58,7 @@ def read_lora_file(path: Path, allow_unsafe: bool = False) -> LoraFile:
     if path.suffix.lower() == ".safetensors":
         state, metadata = load_state_dict(path)
     else:
-        tree = read_pickle_tree(path, allow_unsafe)
+        tree = load_pickle_tree(path, allow_unsafe)
         if not isinstance(tree, dict):
             raise CheckpointLoadError(f"{path.name}: expected a dict of tensors, found {type(tree).__name__}")
         state, metadata = {k: v for k, v in tree.items() if isinstance(v, torch.Tensor)}, {}

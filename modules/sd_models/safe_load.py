@@ -12,6 +12,7 @@ import pickle
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -74,9 +75,12 @@ def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         raise CheckpointLoadError(f"{path.name}: corrupt .safetensors file ({e})") from e
 
 
-def _load_pickle(path: Path, allow_unsafe: bool) -> dict[str, torch.Tensor]:
+def load_pickle_tree(path: Path, allow_unsafe: bool = False) -> Any:
+    """The whole unpickled object (dicts, lists, tensors, numbers, strings), e.g. an A1111
+    embedding; never runs code unless `allow_unsafe` (the user's --disable-safe-unpickle)."""
+    path = Path(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=not allow_unsafe, mmap=False)
+        return torch.load(path, map_location="cpu", weights_only=not allow_unsafe, mmap=False)
     except pickle.UnpicklingError as e:
         raise UnsafeCheckpointError(
             f"{path.name}: refused to load: the file contains code or objects other than tensors "
@@ -84,8 +88,11 @@ def _load_pickle(path: Path, allow_unsafe: bool) -> dict[str, torch.Tensor]:
             "if you trust its source."
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointLoadError(f"{path.name}: corrupt or truncated checkpoint ({_first_line(e)})") from e
-    return _unwrap_state_dict(data, path)
+        raise CheckpointLoadError(f"{path.name}: corrupt or truncated file ({_first_line(e)})") from e
+
+
+def _load_pickle(path: Path, allow_unsafe: bool) -> dict[str, torch.Tensor]:
+    return _unwrap_state_dict(load_pickle_tree(path, allow_unsafe), path)
 
 
 def _unwrap_state_dict(data: object, path: Path) -> dict[str, torch.Tensor]:

@@ -19,7 +19,7 @@ import torch
 from modules.fileio import write_atomically
 from modules.networks.embedding_formats import EMBEDDING_SUFFIXES, SDXL_PARTS, SINGLE_PART
 from modules.networks.embeddings import PARTS_PER_ENCODER
-from modules.networks.file_reading import read_pickle_tree
+from modules.sd_models.safe_load import load_pickle_tree
 from modules.processing.params import ParamsError
 from modules.sd_models.safe_load import CheckpointLoadError
 from modules.training.params import MAX_VECTORS_PER_TOKEN
@@ -139,7 +139,7 @@ def load_optimizer_state(embedding_file: Path, vectors: torch.Tensor) -> dict[st
     if not path.is_file():
         return None
     try:
-        data = read_pickle_tree(path)
+        data = load_pickle_tree(path)
     except CheckpointLoadError as e:
         log.warning("Ignoring optimizer state %s: %s", path.name, e)
         return None

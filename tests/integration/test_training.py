@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from modules import sampling
 from modules.networks import EmbeddingDatabase, read_embedding_file
-from modules.networks.file_reading import read_pickle_tree
+from modules.sd_models.safe_load import load_pickle_tree
 from modules.processing import NullProgress, ParamsError
 from modules.training import (
     TRAIN_JOB_KIND,
@@ -74,7 +74,7 @@ def stored(path):
 def test_created_embedding_is_a1111_pt_and_loads_with_its_vector_count(sd1, embeddings_dir):
     path = create_embedding("purp", 3, "circle", sd1, embeddings_dir)
     assert path == embeddings_dir / "purp.pt"
-    tree = read_pickle_tree(path)
+    tree = load_pickle_tree(path)
     assert tree["string_to_token"] == {"*": 265} and tree["name"] == "purp" and tree["step"] == 0
     loaded = EmbeddingDatabase([embeddings_dir]).load(sd1)
     assert loaded.api_dict()["loaded"]["purp"]["vectors"] == 3
@@ -187,13 +187,13 @@ def test_training_lowers_the_loss_and_changes_only_the_embedding(sd1, tmp_path, 
     # A1111's outputs: snapshots named <name>-<step>, the loss log, previews
     assert [p.name for p in result.snapshots] == ["purp-5.pt", "purp-10.pt"]
     snapshot = stored(result.snapshots[0])
-    assert snapshot.step == 5 and read_pickle_tree(result.snapshots[0])["name"] == "purp-5"
+    assert snapshot.step == 5 and load_pickle_tree(result.snapshots[0])["name"] == "purp-5"
     with open(result.log_dir / "textual_inversion_loss.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == list(range(1, 11)) and float(rows[0]["learn_rate"]) == 0.05
     assert [p.parent.name for p in result.images] == ["images", "image_embeddings"]
     assert stored(result.images[1]).vector_count == 2  # the PNG carries the embedding
-    assert read_pickle_tree(path.with_name("purp.pt.optim"))["hash"] == vectors_checksum(after.parts[""])
+    assert load_pickle_tree(path.with_name("purp.pt.optim"))["hash"] == vectors_checksum(after.parts[""])
 
 
 def test_resume_continues_the_step_count_and_stops_at_max_steps(sd1, tmp_path, images_dir, embeddings_dir):
@@ -306,7 +306,7 @@ def test_bad_input_names_the_field_and_writes_nothing(sd1, tmp_path, images_dir,
 def test_sdxl_models_are_refused(tiny_models, tmp_path, images_dir, embeddings_dir):
     model = tiny_models("sdxl")
     create_embedding("purp", 1, "circle", model, embeddings_dir)  # creating works: clip_l + clip_g
-    assert set(read_pickle_tree(embeddings_dir / "purp.pt")) >= {"clip_l", "clip_g"}
+    assert set(load_pickle_tree(embeddings_dir / "purp.pt")) >= {"clip_l", "clip_g"}
     with pytest.raises(ParamsError, match="SD1 and SD2"):
         train(model, tmp_path, embeddings_dir)
 
