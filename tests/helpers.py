@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from modules.sd_models.architecture import ModelArchitecture
@@ -31,3 +32,22 @@ def install_checkpoint(data_dir: Path, source: Path, name: str | None = None) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+@contextmanager
+def api_client(data_dir: Path, checkpoints: dict[str, Path] | None = None, *flags: str):
+    """The API app on `data_dir` with `checkpoints` (name → source file) installed and the
+    default one loaded; yields (TestClient, EngineState) and stops the job worker after."""
+    from fastapi.testclient import TestClient
+
+    from webui import create_app
+
+    for name, source in (checkpoints or {}).items():
+        install_checkpoint(data_dir, source, name)
+    app, state = create_app(make_args(data_dir, "--api", "--nowebui", *flags))
+    state.models.start_background_load().join(60)
+    try:
+        with TestClient(app) as client:
+            yield client, state
+    finally:
+        state.jobs.stop()

@@ -5,19 +5,16 @@ import base64
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import install_checkpoint, make_args
+from tests.helpers import api_client, make_args
 from tests.unit.foundation.test_safe_load import write_malicious_ckpt
 from webui import create_app
 
 
 @pytest.fixture
 def api(data_dir, tiny_checkpoints):
-    install_checkpoint(data_dir, tiny_checkpoints["sd1"], "one.safetensors")
-    install_checkpoint(data_dir, tiny_checkpoints["sd2"], "two.safetensors")
-    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
-    state.models.start_background_load().join(60)
-    yield TestClient(app), state
-    state.jobs.stop()
+    checkpoints = {"one.safetensors": tiny_checkpoints["sd1"], "two.safetensors": tiny_checkpoints["sd2"]}
+    with api_client(data_dir, checkpoints) as (client, state):
+        yield client, state
 
 
 def test_sd_models_lists_checkpoints_in_a1111_shape(api):

@@ -6,23 +6,17 @@ import json
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from modules import images
-from tests.helpers import install_checkpoint, make_args
-from webui import create_app
+from tests.helpers import api_client
 
 
 @pytest.fixture
 def api(data_dir, tiny_checkpoints):
-    install_checkpoint(data_dir, tiny_checkpoints["sd1"], "one.safetensors")
-    install_checkpoint(data_dir, tiny_checkpoints["sd2"], "two.safetensors")
-    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
-    state.models.start_background_load().join(60)
-    with TestClient(app) as client:
+    checkpoints = {"one.safetensors": tiny_checkpoints["sd1"], "two.safetensors": tiny_checkpoints["sd2"]}
+    with api_client(data_dir, checkpoints) as (client, state):
         yield client, state
-    state.jobs.stop()
 
 
 def b64_png(image):
@@ -154,17 +148,13 @@ def test_hires_names_are_checked_before_queueing(api):
 
 
 def test_refiner_checkpoint_is_loaded_for_the_job(data_dir, tiny_checkpoints):
-    install_checkpoint(data_dir, tiny_checkpoints["sdxl"], "base.safetensors")
-    install_checkpoint(data_dir, tiny_checkpoints["sdxl-refiner"], "refiner.safetensors")
-    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
-    state.models.start_background_load().join(60)
-    with TestClient(app) as client:
+    checkpoints = {"base.safetensors": tiny_checkpoints["sdxl"], "refiner.safetensors": tiny_checkpoints["sdxl-refiner"]}
+    with api_client(data_dir, checkpoints) as (client, state):
         response = client.post("/sdapi/v1/txt2img", json={**BASE, "refiner_checkpoint": "refiner",
                                                           "refiner_switch_at": 0.5})
         assert response.status_code == 200, response.text
         assert "Refiner: refiner" in json.loads(response.json()["info"])["infotexts"][0]
         assert [m.info.name for m in state.models.loaded] == ["base.safetensors"]
-    state.jobs.stop()
 
 
 def test_extras_upscale_single_and_batch(api):

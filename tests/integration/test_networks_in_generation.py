@@ -8,21 +8,21 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.helpers import install_checkpoint, make_args
-from webui import create_app
+from tests.helpers import api_client
 
 BASE = {"negative_prompt": "", "seed": 3, "steps": 3, "width": 64, "height": 64, "sampler_name": "Euler"}
 
 
 @pytest.fixture
 def api(data_dir, tiny_checkpoints):
-    install_checkpoint(data_dir, tiny_checkpoints["sd1"], "one.safetensors")
-    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
-    state.models.start_background_load().join(60)
-    model = state.models.current()
+    with api_client(data_dir, {"one.safetensors": tiny_checkpoints["sd1"]}) as (client, state):
+        write_networks(data_dir, state.models.current())
+        yield client, state
+
+
+def write_networks(data_dir, model):
     # a kohya LoRA on one attention projection and an A1111 embedding, sized for this model
     target = model.unet.get_submodule("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k")
     g = torch.Generator().manual_seed(0)
@@ -35,9 +35,6 @@ def api(data_dir, tiny_checkpoints):
     width = model.text_encoders[0].config.hidden_size
     torch.save({"string_to_param": {"*": torch.randn(2, width, generator=g) * 5}, "step": 10},
                data_dir / "embeddings" / "glowy.pt")
-    with TestClient(app) as client:
-        yield client, state
-    state.jobs.stop()
 
 
 def generate(client, prompt):

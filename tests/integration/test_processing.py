@@ -1,6 +1,5 @@
 """The generation engine on tiny random-weight models: determinism, seeds, inpainting, infotext."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

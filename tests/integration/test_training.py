@@ -5,7 +5,6 @@ import random
 
 import pytest
 import torch
-from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from modules import sampling
@@ -14,7 +13,6 @@ from modules.sd_models.safe_load import load_pickle_tree
 from modules.processing import NullProgress, ParamsError
 from modules.training import (
     TRAIN_JOB_KIND,
-    TrainingRunner,
     TrainParams,
     create_embedding,
     embedding_loss,
@@ -27,7 +25,7 @@ from modules.training import (
 from modules.training import dataset as ds
 from modules.training.loss import clip_gradient, target_for
 from modules.training.previews import preview_params
-from tests.helpers import install_checkpoint, make_args
+from tests.helpers import api_client
 
 
 @pytest.fixture(scope="module")
@@ -316,15 +314,9 @@ def test_sdxl_models_are_refused(tiny_models, tmp_path, images_dir, embeddings_d
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, tiny_checkpoints):
     """One app for the API tests (its start costs more than the requests)."""
-    from webui import create_app
-
     data_dir = tmp_path_factory.mktemp("training-api")
-    install_checkpoint(data_dir, tiny_checkpoints["sd1"], "one.safetensors")
-    app, state = create_app(make_args(data_dir, "--api", "--nowebui"))
-    state.models.start_background_load().join(60)
-    with TestClient(app) as client:
+    with api_client(data_dir, {"one.safetensors": tiny_checkpoints["sd1"]}) as (client, state):
         yield client, state
-    state.jobs.stop()
 
 
 def test_api_creates_and_trains_an_embedding_in_a1111_shapes(api, images_dir):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from modules import sampling
-from ._sampling_analytic import (MU, consistency_denoiser, exact_flow, gaussian_denoiser, moment_errors,
+from ._sampling_analytic import (consistency_denoiser, exact_flow, gaussian_denoiser, moment_errors,
                                  start_latent)
 
 
