@@ -349,5 +349,20 @@ def test_extension_scripts_run_and_disabling_is_saved(page, server):
     shot(page, "extensions")
 
 
+def test_selecting_a_malicious_checkpoint_never_runs_its_code(page, server):
+    from tests.unit.foundation.test_safe_load import write_malicious_ckpt
+
+    _, data = server
+    marker = data / "code-ran"
+    write_malicious_ckpt(data / "models" / "Stable-diffusion" / "evil.ckpt", marker)
+    page.click("#refresh_sd_model_checkpoint")
+    page.locator("#setting_sd_model_checkpoint input").click()
+    page.get_by_role("option", name="evil.ckpt").click()
+    page.wait_for_selector("text=evil.ckpt: refused to load")  # the toast, in words
+    assert not marker.exists()
+    page.wait_for_selector("#model_status:has-text('tiny.safetensors')")  # the previous model still serves
+    shot(page, "malicious-checkpoint-refused")
+
+
 def test_no_uncaught_errors_in_the_page(page):
     assert page.errors == []
