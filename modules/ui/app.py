@@ -10,7 +10,8 @@ import gradio as gr
 
 from modules.cmd_args import REPO_ROOT
 from modules.engine_state import EngineState
-from modules.ui import extensions, extra_networks, img2img, png_info, quicksettings, results, settings, txt2img
+from modules.ui import (extensions, extra_networks, extras, img2img, png_info, quicksettings, results, settings, train,
+                       txt2img)
 from modules.ui.components import wire_style_saving
 from modules.ui.extension_list import list_extensions
 from modules.ui.page_assets import collect_assets
@@ -31,8 +32,12 @@ def create_ui(state: EngineState) -> gr.Blocks:
                 t2i = txt2img.create_tab(state, counter)
             with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
                 i2i = img2img.create_tab(state, counter)
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                extras_tab = extras.create_tab(state)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 png = png_info.create_tab()
+            with gr.Tab("Train", id="train", elem_id="tab_train"):
+                train.create_tab(state)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings_tab = settings.create_tab(state, skip_keys=list(quick.components))
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
@@ -42,6 +47,7 @@ def create_ui(state: EngineState) -> gr.Blocks:
         for tab in (t2i, i2i):
             extra_networks.wire_checkpoint_cards(tab.networks, state, quick)
         _wire_send_to(state, tabs, t2i, i2i, png)
+        _wire_send_to_extras(state, tabs, t2i, i2i, png, extras_tab)
         demo.load(None, js=assets.load_js())
         demo.load(lambda: quicksettings.load_updates(state, quick),
                   outputs=[*quick.components.values(), quick.status], show_progress="hidden")
@@ -62,3 +68,25 @@ def _wire_send_to(state: EngineState, tabs: gr.Tabs, t2i: txt2img.Txt2ImgTab, i2
     wire_send(png.send_to_txt2img, png_source, png.source, t2i.paste_target(), tabs, state)
     wire_send(png.send_to_img2img, png_source, png.source, i2i.paste_target("img2img"), tabs, state)
     wire_send(png.send_to_inpaint, png_source, png.source, i2i.paste_target("inpaint"), tabs, state)
+
+
+def _button_beside(anchor: gr.Button, label: str, elem_id: str) -> gr.Button:
+    """A new button in the row that holds `anchor` (a row another tab's file built); the row's
+    parent is put back, as re-entering a layout block re-points it."""
+    row = anchor.parent
+    parent = row.parent
+    with row:
+        button = gr.Button(label, elem_id=elem_id, size="sm")
+    row.parent = parent
+    return button
+
+
+def _wire_send_to_extras(state: EngineState, tabs: gr.Tabs, t2i: txt2img.Txt2ImgTab, i2i: img2img.Img2ImgTab,
+                         png: png_info.PngInfoTab, extras_tab: extras.ExtrasTab) -> None:
+    target = extras_tab.paste_target()
+    for panel in (t2i.panel, i2i.panel):
+        button = _button_beside(panel.send_to_inpaint, "Send to extras", f"{panel.tab}_send_to_extras")
+        wire_send(button, [panel.result, panel.selected], extras.image_only(results.selected_file), target, tabs,
+                  state)
+    button = _button_beside(png.send_to_inpaint, "Send to extras", "pnginfo_send_to_extras")
+    wire_send(button, [png.image, png.infotext], extras.image_only(png.source), target, tabs, state)
