@@ -29,6 +29,7 @@ from modules.processing.progress import NullProgress, ProgressSink
 from modules.processing.refiner import check_refiner, refiner_infotext, refiner_passes
 from modules.processing.refiner import switch_index as refiner_switch_index
 from modules.processing.rng import ImageRNG, resolve_seed
+from modules.processing.tiling import seamless
 from modules.sd_models.loader import LoadedModel
 from modules.version import VERSION
 
@@ -127,7 +128,8 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     result = GenerationResult([], [], all_seeds, all_subseeds, [prompt] * total, [negative] * total, params,
                               settings, model, job_timestamp=job_timestamp)
     encoders: dict[int, Any] = {}  # one prompt encoder per model (base, refiner)
-    with extra_networks.applied(model, extra_networks.uses(prompt)) as lora_report:
+    with extra_networks.applied(model, extra_networks.uses(prompt)) as lora_report, \
+            seamless(model, bool(params.tiling)):
         network_fields = extra_networks.infotext_fields(model, lora_report, [prompt, negative])
         for iteration in range(params.n_iter):
             if progress.interrupted:

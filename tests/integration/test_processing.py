@@ -226,3 +226,15 @@ def test_inpaint_infotext_carries_the_mask_settings(models, tmp_path):
     fields = images.parse_infotext(generate(params, models("sd1"), SETTINGS, tmp_path).infotexts[0])
     assert (fields["Mask blur"], fields["Mask mode"], fields["Masked content"], fields["Inpaint area"],
             fields["Masked area padding"]) == ("3", "Inpaint not masked", "latent noise", "Only masked", "12")
+
+
+def test_tiling_pads_circularly_during_the_run_only(models, tmp_path):
+    import torch
+
+    model = models("sd1")
+    plain = pixels(txt2img(model, tmp_path, seed=9, do_not_save_samples=True).images[0])
+    tiled = txt2img(model, tmp_path, seed=9, tiling=True, do_not_save_samples=True)
+    assert np.abs(pixels(tiled.images[0]) - plain).mean() > 0
+    assert images.parse_infotext(tiled.infotexts[0])["Tiling"] == "True"
+    convs = [m for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(conv.padding_mode == "zeros" for conv in convs)
