@@ -73,6 +73,8 @@ class GenerationParams:
             sampling.resolve_sampler_and_schedule(self.sampler_name, self.scheduler)
         except ValueError as e:
             raise ParamsError("sampler_name" if "sampler" in str(e).lower() else "scheduler", str(e)) from None
+        if self.restore_faces:
+            raise ParamsError("restore_faces", "no face restoration model is installed yet")
         if self.refiner_switch_at is not None:
             _check_number(self, "refiner_switch_at", 0.0, 1.0)
         for name in ("prompt", "negative_prompt"):

@@ -90,3 +90,16 @@ def test_img2img_keeps_the_scene_at_low_strength(demo):
     out = np.asarray(generate(params, model, settings, data_dir).images[0])
     before, after = classify(np.asarray(source)), classify(out)
     assert (after.bg, after.fg) == (before.bg, before.fg)
+
+
+def test_every_sampler_draws_the_prompt_on_the_demo_model(demo):
+    from modules import sampling
+
+    failures = []
+    for name in sampling.sampler_names():
+        for schedule in ("Automatic", "Karras"):
+            reading = classify(txt2img(demo, "a red square on a white background", 2, sampler_name=name,
+                                       scheduler=schedule))
+            if reading.bg != "white":
+                failures.append((name, schedule, reading.bg, reading.fg))
+    assert len(failures) <= 4, failures  # LCM/DPM fast-style samplers may miss at 20 steps on a non-LCM model

@@ -238,3 +238,8 @@ def test_tiling_pads_circularly_during_the_run_only(models, tmp_path):
     assert images.parse_infotext(tiled.infotexts[0])["Tiling"] == "True"
     convs = [m for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(conv.padding_mode == "zeros" for conv in convs)
+
+
+def test_face_restoration_is_refused_until_a_restorer_exists():
+    with pytest.raises(ParamsError, match="restore_faces: no face restoration model"):
+        Txt2ImgParams(restore_faces=True).validate()
