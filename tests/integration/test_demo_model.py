@@ -103,3 +103,24 @@ def test_every_sampler_draws_the_prompt_on_the_demo_model(demo):
             if reading.bg != "white":
                 failures.append((name, schedule, reading.bg, reading.fg))
     assert len(failures) <= 4, failures  # LCM/DPM fast-style samplers may miss at 20 steps on a non-LCM model
+
+
+def test_the_demo_lora_teaches_a_colour_the_base_never_saw(demo):
+    from modules.networks import LoraLibrary
+    from modules.processing.extra_networks import ExtraNetworks
+    from tools.train_demo_lora import extended_palette, read_colours
+
+    model, settings, data_dir = demo
+    networks = ExtraNetworks(loras=LoraLibrary([DEMO_MODEL_DIR]))
+    palette = extended_palette("cyan", (30, 120, 140))
+
+    def cyan_share(prompt):
+        hits = 0
+        for seed in range(1000, 1008):
+            params = Txt2ImgParams(prompt=prompt, seed=seed, **COMMON)
+            image = np.asarray(generate(params, model, settings, data_dir, extra_networks=networks).images[0])
+            hits += read_colours(image, palette).fg == "cyan"
+        return hits / 8
+
+    assert cyan_share("a cyan circle on a white background <lora:shapes-cyan:1>") >= 0.8
+    assert cyan_share("a cyan circle on a white background") <= 0.2
