@@ -47,6 +47,7 @@ class EngineState:
         models = ModelManager(paths, options, policy, allow_unsafe=args.disable_safe_unpickle)
         styles = StyleDatabase(paths.styles_file)
         unsafe = args.disable_safe_unpickle
+        lora_dirs = [paths.lora_dir] + ([paths.demo_model_dir / "Lora"] if paths.demo_model_dir else [])
         extra_networks = ExtraNetworks(EmbeddingDatabase([paths.embeddings_dir], unsafe),
-                                       LoraLibrary([paths.lora_dir], unsafe))
+                                       LoraLibrary(lora_dirs, unsafe))
         return cls(args, paths, options, policy, models, styles, extra_networks)

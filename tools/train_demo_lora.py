@@ -4,11 +4,11 @@ has never seen ("cyan"), as a kohya-format LoRA file that Easel (and A1111) load
 How to run (from the repository root, with the venv active):
 
     python -m tools.train_demo_lora --base assets/shapes-demo/shapes-demo.safetensors \
-        --output assets/shapes-demo/shapes-cyan.safetensors --eval
+        --output assets/shapes-demo/Lora/shapes-cyan.safetensors --eval
 
     # evaluate an existing LoRA file through the engine only:
     python -m tools.train_demo_lora --base assets/shapes-demo/shapes-demo.safetensors \
-        --output assets/shapes-demo/shapes-cyan.safetensors --eval-only
+        --output assets/shapes-demo/Lora/shapes-cyan.safetensors --eval-only
 
 The base is loaded through Easel's own single-file loader (yaml beside it). Stages:
   1. Latents (cached in --work-dir, keyed by the VAE's weights and the data settings).
@@ -85,7 +85,7 @@ TEXT_TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "sel
 @dataclass
 class LoraConfig:
     base: Path = Path("assets/shapes-demo/shapes-demo.safetensors")
-    output: Path = Path("assets/shapes-demo/shapes-cyan.safetensors")
+    output: Path = Path("assets/shapes-demo/Lora/shapes-cyan.safetensors")
     work_dir: Path | None = Path("/tmp/demo-lora")
     colour: str = DEFAULT_COLOUR
     rgb: tuple[int, int, int] = DEFAULT_RGB

@@ -111,7 +111,7 @@ def test_the_demo_lora_teaches_a_colour_the_base_never_saw(demo):
     from tools.train_demo_lora import extended_palette, read_colours
 
     model, settings, data_dir = demo
-    networks = ExtraNetworks(loras=LoraLibrary([DEMO_MODEL_DIR]))
+    networks = ExtraNetworks(loras=LoraLibrary([DEMO_MODEL_DIR / "Lora"]))
     palette = extended_palette("cyan", (30, 120, 140))
 
     def cyan_share(prompt):
