@@ -24,13 +24,14 @@ Stages, each resumable from --work-dir (a finished stage is skipped on the next 
   4. Export (--export): EMA weights in A1111/LDM key layout as one .safetensors (token
      embedding table in fp16) plus the A1111 config yaml beside it.
 
-How long: on one CPU thread (the default, --threads 1) of a busy 2-core machine the VAE
-takes ~14 min (1,200 steps), encoding 40,000 pictures ~3 min, and the denoiser ~0.5 s per
-step, so the defaults (11,000 denoiser steps) take about 1 h 50 min in all. --device cuda
-trains the same recipe on a GPU. Results are deterministic for a given --seed, device and
-thread count: every batch is drawn from a generator seeded by the step number, so a resumed
-run continues exactly where it stopped. --deadline (UTC HH:MM) stops the denoiser early,
-keeping the EMA weights reached so far, if the machine is slower than planned.
+How long: on one CPU thread (the default, --threads 1) of a shared 2-core machine the VAE
+took 14 min (1,200 steps), encoding 40,000 pictures 4.5 min, and the denoiser 0.45 s per
+step when the machine was quiet, up to 1 s when busy: the defaults (8,800 denoiser steps,
+batch 32) took about 2 h in all. --device cuda trains the same recipe on a GPU. Results are
+deterministic for a given --seed, device and thread count: every batch is drawn from a
+generator seeded by the step number, so a resumed run continues exactly where it stopped.
+--deadline (UTC HH:MM) stops the denoiser early, keeping the EMA weights reached so far, if
+the machine is slower than planned. Scratch files stay in --work-dir (about 270 MB).
 
 Held-out (fg, shape, bg) triples are never rendered for training (see split_triples), so the
 full captions that tools/eval_demo_model.py evaluates are prompts the model never saw.
@@ -42,6 +43,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,7 +132,7 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     dataset_size: int = 40_000
-    steps: int = 11_000
+    steps: int = 8_800
     batch: int = 32
     lr: float = 5e-4
     warmup: int = 300
@@ -240,8 +242,6 @@ def train_vae(cfg: TrainConfig, train_triples: list[Triple]) -> None:
     vae = build_vae().to(cfg.device).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng(cfg.seed + 1)
-    import random
-
     scene_rng = random.Random(cfg.seed + 2)
     start = time.time()
     for step in range(cfg.vae_steps):
