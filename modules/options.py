@@ -90,6 +90,8 @@ BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
                S_SAMPLING, "number", minimum=0.0, maximum=10.0),
     OptionInfo("show_progress_every_n_steps", 10, "Live preview every N sampling steps (0 = off)", S_UI, "slider",
                minimum=0, maximum=32, step=1),
+    OptionInfo("show_progress_type", "Approx cheap", "Live preview method", S_UI, "radio",
+               choices=("Approx cheap", "Full")),
     OptionInfo("hide_demo_model", False, "Hide the bundled shapes-demo checkpoint", S_MODELS, "checkbox"),
     OptionInfo("samples_save", True, "Always save all generated images", S_SAVING, "checkbox"),
     OptionInfo("samples_format", "png", "File format for images", S_SAVING, "radio", choices=("png", "jpg", "webp")),

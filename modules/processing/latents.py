@@ -60,3 +60,13 @@ def cheap_preview(latents: torch.Tensor, is_sdxl: bool) -> Image.Image:
     factors = SDXL_LATENT_RGB if is_sdxl else SD_LATENT_RGB
     rgb = torch.einsum("chw,cr->rhw", latents[0, :4].float().cpu(), factors)
     return tensor_to_images(rgb[None])[0]
+
+
+PREVIEW_TYPES = ("Approx cheap", "Full")
+
+
+def preview(latents: torch.Tensor, model, kind: str | None) -> Image.Image:
+    """Live preview of the first image: A1111's "Approx cheap" linear map, or a full VAE decode."""
+    if kind == "Full":
+        return tensor_to_images(decode(model.vae, latents[:1]))[0]
+    return cheap_preview(latents, model.arch.is_sdxl)

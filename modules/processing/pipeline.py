@@ -310,7 +310,7 @@ def _run_sampler(run: _BatchRun, run_pass: _Pass, model: LoadedModel, denoiser: 
         run.steps_done += 1
         run.progress.step(run.steps_done)
         if preview_every > 0 and run.steps_done % preview_every == 0:
-            run.progress.set_preview(latent_ops.cheap_preview(info.denoised, model.arch.is_sdxl))
+            run.progress.set_preview(latent_ops.preview(info.denoised, model, run.settings.get("show_progress_type")))
 
     return sampling.sample(run_pass.sampler, denoiser, x, sigmas, noise_sampler=noise_sampler, seed=run.seeds,
                            callback=on_step, should_stop=lambda: run.stopped, **options)

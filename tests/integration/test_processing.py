@@ -243,3 +243,14 @@ def test_tiling_pads_circularly_during_the_run_only(models, tmp_path):
 def test_face_restoration_is_refused_until_a_restorer_exists():
     with pytest.raises(ParamsError, match="restore_faces: no face restoration model"):
         Txt2ImgParams(restore_faces=True).validate()
+
+
+@pytest.mark.parametrize("kind", ["Approx cheap", "Full"])
+def test_live_previews_every_n_steps(models, tmp_path, kind):
+    progress = NullProgress()
+    settings = {**SETTINGS, "show_progress_every_n_steps": 2, "show_progress_type": kind}
+    generate(Txt2ImgParams(prompt="x", steps=4, width=64, height=64, seed=1, do_not_save_samples=True),
+             models("sd1"), settings, tmp_path, progress)
+    sizes = [p.size for p in progress.previews]
+    # the cheap map works on latents (8 px per cell), the full decode gives the image size
+    assert sizes == ([(8, 8)] * 2 if kind == "Approx cheap" else [(64, 64)] * 2)
