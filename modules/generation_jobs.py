@@ -101,14 +101,18 @@ class GenerationRunner:
 
     def _store(self, job_id: str, result: processing.GenerationResult) -> dict[str, Any]:
         """Keep every image of the job (saved copy or, if not saved, one in outputs/jobs/)."""
-        folder = self.state.paths.outputs_dir / "jobs" / job_id
-        files = []
-        for index, (image, infotext) in enumerate(zip(result.images, result.infotexts)):
-            target = folder / f"{index:02d}.png"
-            atomic_write_bytes(target, png_bytes(image, infotext))
-            files.append(str(target))
+        files = [store_job_image(self.state.paths.outputs_dir, job_id, index, image, infotext)
+                 for index, (image, infotext) in enumerate(zip(result.images, result.infotexts))]
         return {"images": files, "saved": [str(p) for p in result.paths], "infotexts": result.infotexts,
                 "info": result.info(), "interrupted": result.interrupted}
+
+
+def store_job_image(outputs_dir: Path, job_id: str, index: int, image: Image.Image, infotext: str | None) -> str:
+    """A job's result image as a PNG (with infotext) under outputs/jobs/<id>/, where the
+    async API serves it from."""
+    target = outputs_dir / "jobs" / job_id / f"{index:02d}.png"
+    atomic_write_bytes(target, png_bytes(image, infotext))
+    return str(target)
 
 
 def load_result_images(result: dict[str, Any]) -> list[Path]:
@@ -130,16 +134,13 @@ class ExtrasRunner:
         save = data.pop("save", False)
         extras = extras_params(data)
         ctx.set_total(max(len(sources), 1), 0)
-        folder = self.state.paths.outputs_dir / "jobs" / ctx.job.id
         files = []
         for index, source in enumerate(sources):
             if ctx.interrupted:
                 break
             image = run_extras(source, extras)
             text, _ = read_infotext(source)
-            target = folder / f"{index:02d}.png"
-            atomic_write_bytes(target, png_bytes(image, text))
-            files.append(str(target))
+            files.append(store_job_image(self.state.paths.outputs_dir, ctx.job.id, index, image, text))
             if save:
                 save_image(image, self.state.paths.outputs_dir / OutputKind.EXTRAS_SAMPLES.value, infotext=text)
             ctx.next_job()
