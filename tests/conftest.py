@@ -65,3 +65,19 @@ def settings():
     from modules.options import Options, OptionsRegistry
 
     return Options(OptionsRegistry.builtin(), None).as_dict()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The bundled shapes-demo checkpoint, loaded through the ordinary manager as the default
+    checkpoint of an empty data dir (as a new user gets it): (model, settings, data_dir)."""
+    from modules.cmd_args import parse_args
+    from modules.engine_state import EngineState
+    from modules.paths import DEMO_MODEL_DIR
+
+    assert (DEMO_MODEL_DIR / "shapes-demo.safetensors").is_file(), "the demo checkpoint is missing from assets/"
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    state = EngineState.create(parse_args(["--data-dir", str(data_dir)]))
+    info = state.models.default_checkpoint()
+    assert info is not None and info.is_demo and "shapes-demo" in info.title
+    return state.models.load(info), state.options.as_dict(), data_dir

@@ -51,3 +51,22 @@ def api_client(data_dir: Path, checkpoints: dict[str, Path] | None = None, *flag
             yield client, state
     finally:
         state.jobs.stop()
+
+
+def fixed_batch_loss(model, images_dir: Path, name: str, prompt: str, vectors, repeats: int = 16) -> float:
+    """Textual-inversion loss of `vectors` (placed for `name` in `prompt`) on a fixed batch:
+    every image of `images_dir`, `repeats` fixed noise/timestep draws each, so two embeddings
+    are compared on the same work."""
+    import torch
+
+    from modules.training import embedding_loss, embedding_prompt_encoder
+    from modules.training import dataset as ds
+
+    generator = torch.Generator().manual_seed(0)
+    images = ds.load_images(ds.find_images(images_dir), model, 64, 64, False, "deterministic", False, generator)
+    latents = torch.stack([image.mean for image in images]).repeat(repeats, 1, 1, 1)
+    noise = torch.randn(latents.shape, generator=generator)
+    timesteps = torch.randint(0, len(model.alphas_cumprod), (len(latents),), generator=generator)
+    encoder = embedding_prompt_encoder(model, {}, name, vectors)
+    with torch.no_grad():
+        return embedding_loss(model, encoder, latents, [prompt] * len(latents), noise, timesteps).item()

@@ -9,24 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from modules.cmd_args import parse_args
-from modules.engine_state import EngineState
 from modules.paths import DEMO_MODEL_DIR
 from modules.processing import Img2ImgParams, Txt2ImgParams, generate
 from tools.shapes_dataset import classify
 
 COMMON = {"steps": 20, "width": 64, "height": 64, "sampler_name": "Euler a", "cfg_scale": 7,
           "do_not_save_samples": True, "do_not_save_grid": True}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    assert (DEMO_MODEL_DIR / "shapes-demo.safetensors").is_file(), "the demo checkpoint is missing from assets/"
-    data_dir = tmp_path_factory.mktemp("demo-data")
-    state = EngineState.create(parse_args(["--data-dir", str(data_dir)]))
-    info = state.models.default_checkpoint()
-    assert info is not None and info.is_demo and "shapes-demo" in info.title
-    return state.models.load(info), state.options.as_dict(), data_dir
 
 
 def txt2img(demo, prompt, seed, **kw):

@@ -25,7 +25,9 @@ from modules.training import (
 from modules.training import dataset as ds
 from modules.training.loss import clip_gradient, target_for
 from modules.training.previews import preview_params
-from tests.helpers import api_client
+from tests.helpers import api_client, fixed_batch_loss
+
+PROMPT = "a photo of a purp"
 
 
 @pytest.fixture(scope="module")
@@ -149,18 +151,6 @@ def test_v_prediction_target_is_v():
 
 # --- training -------------------------------------------------------------------------------------
 
-def fixed_batch_loss(model, images_dir, vectors):
-    """Loss of the embedding on a fixed batch: both images, 16 fixed noise/timestep draws each."""
-    generator = torch.Generator().manual_seed(0)
-    images = ds.load_images(ds.find_images(images_dir), model, 64, 64, False, "deterministic", False, generator)
-    latents = torch.stack([image.mean for image in images]).repeat(16, 1, 1, 1)
-    noise = torch.randn(latents.shape, generator=generator)
-    timesteps = torch.randint(0, 1000, (len(latents),), generator=generator)
-    encoder = embedding_prompt_encoder(model, {}, "purp", vectors)
-    with torch.no_grad():
-        return embedding_loss(model, encoder, latents, ["a photo of a purp"] * len(latents), noise, timesteps).item()
-
-
 def test_training_lowers_the_loss_and_changes_only_the_embedding(sd1, tmp_path, images_dir, embeddings_dir):
     path = create_embedding("purp", 2, "circle", sd1, embeddings_dir)
     create_embedding("other", 1, "square", sd1, embeddings_dir)
@@ -175,7 +165,8 @@ def test_training_lowers_the_loss_and_changes_only_the_embedding(sd1, tmp_path, 
     assert (result.initial_step, result.step, len(result.losses)) == (0, 10, 10)
     assert after.step == 10 and after.sd_checkpoint == sd1.info.shorthash and after.sd_checkpoint_name == "sd1"
     assert not torch.equal(after.parts[""], before)
-    assert fixed_batch_loss(sd1, images_dir, after.parts[""]) < fixed_batch_loss(sd1, images_dir, before)
+    trained_loss = fixed_batch_loss(sd1, images_dir, "purp", PROMPT, after.parts[""])
+    assert trained_loss < fixed_batch_loss(sd1, images_dir, "purp", PROMPT, before)
     for name, m in sd1.modules().items():
         for key, tensor in m.state_dict().items():
             assert torch.equal(tensor, weights[f"{name}.{key}"]), f"{name}.{key} changed"
