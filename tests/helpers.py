@@ -54,7 +54,8 @@ def api_client(data_dir: Path, checkpoints: dict[str, Path] | None = None, *flag
 
 
 def fixed_batch_loss(model, images_dir: Path, name: str, prompt: str, vectors, repeats: int = 16) -> float:
-    """Textual-inversion loss of `vectors` (placed for `name` in `prompt`) on a fixed batch:
+    """Textual-inversion loss of `vectors` (one tensor per text encoder, placed for `name` in
+    `prompt`) on a fixed batch:
     every image of `images_dir`, `repeats` fixed noise/timestep draws each, so two embeddings
     are compared on the same work."""
     import torch

@@ -37,3 +37,13 @@ class TokenPrefixLookup:
             if tuple(tokens[position:position + len(ids)]) == ids:
                 return match
         return None
+
+
+def one_embedding_lookups(tokenizers: Sequence[Any], name: str,
+                          vectors: Sequence[torch.Tensor]) -> list[TokenPrefixLookup]:
+    """One lookup per text encoder placing a single embedding (one [count, width] tensor per
+    encoder, trainable or not) wherever `name` is written: what training and its previews use."""
+    if len(vectors) != len(tokenizers):
+        raise ValueError(f"embedding {name!r}: {len(vectors)} vector sets for {len(tokenizers)} text encoders")
+    return [TokenPrefixLookup([(name_token_ids(tokenizer, name), name, part)])
+            for tokenizer, part in zip(tokenizers, vectors)]

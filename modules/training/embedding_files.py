@@ -11,6 +11,7 @@ save_optimizer_state), tagged with A1111's checksum of the vectors so a stale on
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,9 @@ def create_embedding(name: str, num_vectors_per_token: int, init_text: str, mode
     target = embedding_path(folder, name)
     _check_free(Path(folder), name, target, overwrite)
     parts = PARTS_PER_ENCODER.get(model.arch.family)
-    if parts is None:
-        raise ParamsError("model", f"cannot create embeddings for model family {model.arch.family!r}")
+    if parts not in ((SINGLE_PART,), SDXL_PARTS):  # the SDXL refiner reads the base's clip_g part
+        raise ParamsError("model", f"cannot create embeddings for {model.arch.label}; load an SD1, SD2 or "
+                                   "SDXL base model")
     vectors = {part: initial_vectors(tokenizer, encoder, init_text, num_vectors_per_token)
                for part, tokenizer, encoder in zip(parts, model.tokenizers, model.text_encoders)}
     save_embedding(target, vectors, name, step=0)
@@ -116,10 +118,12 @@ def save_embedding(path: Path, vectors: dict[str, torch.Tensor], name: str, step
     return write_atomically(path, lambda handle: torch.save(tree, handle))
 
 
-def vectors_checksum(vectors: torch.Tensor) -> str:
-    """A1111's Embedding.checksum(): 4 hex digits of a rolling hash over the vectors * 100."""
+def vectors_checksum(vectors: Sequence[torch.Tensor]) -> str:
+    """A1111's Embedding.checksum(): 4 hex digits of a rolling hash over the vectors * 100 (for
+    SDXL over both encoders' vectors, in order)."""
+    flat = torch.cat([part.detach().float().cpu().reshape(-1) for part in vectors])
     value = 0
-    for v in (vectors.detach().float().cpu().reshape(-1) * 100).tolist():
+    for v in (flat * 100).tolist():
         value = (value * 281 ^ int(v) * 997) & 0xFFFFFFFF
     return f"{value & 0xFFFF:04x}"
 
@@ -128,12 +132,12 @@ def optimizer_state_path(embedding_file: Path) -> Path:
     return embedding_file.with_name(embedding_file.name + ".optim")
 
 
-def save_optimizer_state(embedding_file: Path, vectors: torch.Tensor, state: dict[str, Any]) -> Path:
+def save_optimizer_state(embedding_file: Path, vectors: Sequence[torch.Tensor], state: dict[str, Any]) -> Path:
     data = {"hash": vectors_checksum(vectors), "optimizer_state_dict": state}
     return write_atomically(optimizer_state_path(embedding_file), lambda handle: torch.save(data, handle))
 
 
-def load_optimizer_state(embedding_file: Path, vectors: torch.Tensor) -> dict[str, Any] | None:
+def load_optimizer_state(embedding_file: Path, vectors: Sequence[torch.Tensor]) -> dict[str, Any] | None:
     """The saved optimizer state when it belongs to these vectors; None otherwise (or unreadable)."""
     path = optimizer_state_path(embedding_file)
     if not path.is_file():

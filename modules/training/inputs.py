@@ -18,7 +18,7 @@ from modules.processing.params import ParamsError
 from modules.training.dataset import BUNDLED_TEMPLATES_DIR, find_images, list_templates, read_template
 from modules.training.params import TrainParams
 
-TRAINABLE_FAMILIES = ("sd1", "sd2")  # one text encoder; SDXL training is not supported (as in A1111)
+TRAINABLE_FAMILIES = ("sd1", "sd2", "sdxl")  # A1111 trains SD1/SD2 only; Easel also SDXL (both encoders)
 USER_TEMPLATES_DIR = "textual_inversion_templates"  # A1111's folder, under the data dir
 
 
@@ -86,7 +86,7 @@ def trainable_embedding(embeddings: EmbeddingDatabase, model: Any, name: str) ->
 def check_trainable_model(model: Any) -> None:
     arch = model.arch
     if arch.family not in TRAINABLE_FAMILIES:
-        raise ParamsError("sd_model_checkpoint", f"textual-inversion training supports SD1 and SD2 models, "
+        raise ParamsError("sd_model_checkpoint", f"textual-inversion training supports SD1, SD2 and SDXL models, "
                                                  f"not {arch.label}")
     if arch.variant != "base":
         raise ParamsError("sd_model_checkpoint", f"textual-inversion training needs a base model, not {arch.label}")

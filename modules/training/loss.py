@@ -9,7 +9,7 @@ gradients: every model weight is frozen while training runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
@@ -41,26 +41,33 @@ def target_for(latents: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch
 
 def denoising_loss(unet: torch.nn.Module, latents: torch.Tensor, context: torch.Tensor, noise: torch.Tensor,
                    timesteps: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str,
-                   weights: torch.Tensor | None = None) -> torch.Tensor:
+                   weights: torch.Tensor | None = None, added: dict[str, torch.Tensor] | None = None
+                   ) -> torch.Tensor:
     """Scalar float32 loss for clean `latents` [B, C, h, w] under `context` [B, tokens, dim];
-    `weights` [B, h, w] scales each latent cell's squared error."""
+    `weights` [B, h, w] scales each latent cell's squared error; `added` is SDXL's
+    added_cond_kwargs (pooled text, time ids)."""
     latents, noise = latents.float(), noise.float()
     x_t = noised(latents, noise, alphas_cumprod, timesteps)
     prediction = unet(x_t.to(unet.dtype), timesteps.to(x_t.device),
-                      encoder_hidden_states=context.to(unet.dtype)).sample.float()
+                      encoder_hidden_states=context.to(unet.dtype), added_cond_kwargs=_cast(added, unet.dtype)
+                      ).sample.float()
     squared = (prediction - target_for(latents, noise, alphas_cumprod, timesteps, prediction_type)) ** 2
     if weights is not None:
         squared = squared * weights.to(squared.device, torch.float32)[:, None]
     return squared.mean()
 
 
-def clip_gradient(vectors: torch.Tensor, mode: str, limit: float) -> None:
+def _cast(added: dict[str, torch.Tensor] | None, dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+    return None if added is None else {key: value.to(dtype) for key, value in added.items()}
+
+
+def clip_gradient(vectors: Sequence[torch.Tensor], mode: str, limit: float) -> None:
     """A1111's clip_grad_mode: "value" clamps each gradient entry to ±limit, "norm" scales the
     gradient down to a norm of at most limit."""
     if mode == "value":
-        torch.nn.utils.clip_grad_value_([vectors], limit)
+        torch.nn.utils.clip_grad_value_(vectors, limit)
     elif mode == "norm":
-        torch.nn.utils.clip_grad_norm_([vectors], limit)
+        torch.nn.utils.clip_grad_norm_(vectors, limit)
     else:
         raise ValueError(f"clip_grad_mode={mode!r} is not 'value' or 'norm'")
 

@@ -7,6 +7,7 @@ with `preview_from_txt2img`, the request's own preview prompt and settings (A111
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from modules.fileio import atomic_write_bytes
 from modules.images import encode_image
 from modules.networks import TokenPrefixLookup, encode_png_embedding
 from modules.networks.embedding_formats import PNG_TEXT_KEY
-from modules.networks.embedding_lookup import name_token_ids
+from modules.networks.embedding_lookup import one_embedding_lookups
 from modules.processing import NullProgress, Txt2ImgParams, generate
 from modules.processing.extra_networks import ExtraNetworks, strip_network_tags
 from modules.training.params import TrainParams
@@ -31,10 +32,10 @@ DEFAULT_PREVIEW_STEPS = 20
 class _TrainedEmbedding(ExtraNetworks):
     """Extra networks for a preview: just the embedding being trained (no LoRA, no files)."""
 
-    lookup: TokenPrefixLookup | None = None
+    trained: list[TokenPrefixLookup] | None = None  # one per text encoder
 
     def lookups(self, model: Any) -> list | None:
-        return [self.lookup] * len(model.text_encoders)
+        return self.trained
 
 
 def preview_params(params: TrainParams, batch_prompt: str, seed: int) -> Txt2ImgParams:
@@ -51,11 +52,10 @@ def preview_params(params: TrainParams, batch_prompt: str, seed: int) -> Txt2Img
 
 
 def render_preview(p: Txt2ImgParams, model: Any, settings: dict[str, Any], data_dir: Path, name: str,
-                   vectors: torch.Tensor) -> tuple[Image.Image, str]:
-    """(image, infotext) of one preview with `vectors` placed for `name`."""
-    tokenizer = model.tokenizers[0]
-    lookup = TokenPrefixLookup([(name_token_ids(tokenizer, name), name, vectors.detach().clone())])
-    result = generate(p, model, settings, data_dir, NullProgress(), extra_networks=_TrainedEmbedding(lookup=lookup))
+                   vectors: Sequence[torch.Tensor]) -> tuple[Image.Image, str]:
+    """(image, infotext) of one preview with `vectors` (one per text encoder) placed for `name`."""
+    lookups = one_embedding_lookups(model.tokenizers, name, [part.detach().clone() for part in vectors])
+    result = generate(p, model, settings, data_dir, NullProgress(), extra_networks=_TrainedEmbedding(trained=lookups))
     return result.images[0], result.infotexts[0]
 
 

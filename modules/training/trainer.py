@@ -1,9 +1,12 @@
 """Textual-inversion training of one embedding (A1111's train_embedding), as a queue job's body.
 
     inputs checked → images encoded → for each optimizer step: `gradient_step` batches of
-    template prompts → text encoder with the trainable vectors placed → denoising loss on the
+    template prompts → text encoders with the trainable vectors placed → denoising loss on the
     model's noise schedule → AdamW on the vectors only → snapshots, loss log, previews
     → the embedding file updated (step count, checkpoint hash) + optimizer state beside it.
+
+SD1/SD2 embeddings have one set of vectors; SDXL ones one per text encoder (clip_l, clip_g),
+trained together, with SDXL's pooled-text and size conditioning in the loss.
 
 Steps count over the embedding's life: a run resumes at the step stored in the file and stops
 at `steps` (or where the learning-rate schedule ends). An interrupt ends the run after the
@@ -19,7 +22,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,10 @@ from typing import Any
 import torch
 
 from modules.fileio import write_text_atomically
-from modules.networks import TokenPrefixLookup
-from modules.networks.embedding_formats import SINGLE_PART
-from modules.networks.embedding_lookup import name_token_ids
-from modules.networks.embeddings import EmbeddingDatabase
+from modules.networks.embedding_lookup import one_embedding_lookups
+from modules.networks.embeddings import PARTS_PER_ENCODER, EmbeddingDatabase
 from modules.processing.conditioning import build_prompt_encoder
+from modules.processing.denoiser import SDXLConditions
 from modules.processing.params import ParamsError
 from modules.prompting import PromptEncoder
 from modules.training import dataset as ds
@@ -84,20 +86,31 @@ class TrainingResult:
                 "interrupted": self.interrupted, "seconds": self.seconds, "info": self.info()}
 
 
-def embedding_prompt_encoder(model: Any, settings: dict[str, Any], name: str, vectors: torch.Tensor) -> PromptEncoder:
-    """A prompt encoder that places `vectors` (trainable or not) wherever `name` is written."""
-    lookups = [TokenPrefixLookup([(name_token_ids(tokenizer, name), name, vectors)]) for tokenizer in model.tokenizers]
-    return build_prompt_encoder(model, settings, embeddings=lookups)
+def embedding_prompt_encoder(model: Any, settings: dict[str, Any], name: str,
+                             vectors: Sequence[torch.Tensor]) -> PromptEncoder:
+    """A prompt encoder that places `vectors` (one tensor per text encoder, trainable or not)
+    wherever `name` is written."""
+    return build_prompt_encoder(model, settings, embeddings=one_embedding_lookups(model.tokenizers, name, vectors))
+
+
+def vectors_by_part(model: Any, vectors: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The per-encoder vectors under the part names an embedding file uses ("" or clip_l/clip_g)."""
+    return dict(zip(PARTS_PER_ENCODER[model.arch.family], vectors, strict=True))
 
 
 def embedding_loss(model: Any, encoder: PromptEncoder, latents: torch.Tensor, texts: list[str], noise: torch.Tensor,
                    timesteps: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """The training loss of one batch (also usable to evaluate an embedding on a fixed batch)."""
     device = model.policy.device
-    context = encoder.encode_texts(texts).cross_attn
-    return denoising_loss(model.unet, latents.to(device), context, noise.to(device), timesteps.to(device),
-                          model.alphas_cumprod, model.arch.prediction_type,
-                          None if weights is None else weights.to(device))
+    conditioning = encoder.encode_texts(texts)
+    added = None
+    if conditioning.pooled is not None:  # SDXL: pooled text and size conditioning (the picture as it is)
+        size = tuple(side * model.latent_downscale for side in latents.shape[-2:])
+        time_ids = SDXLConditions(original_size=size, target_size=size).time_ids(False, len(latents))
+        added = {"text_embeds": conditioning.pooled, "time_ids": time_ids.to(device)}
+    return denoising_loss(model.unet, latents.to(device), conditioning.cross_attn, noise.to(device),
+                          timesteps.to(device), model.alphas_cumprod, model.arch.prediction_type,
+                          None if weights is None else weights.to(device), added)
 
 
 def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: EmbeddingDatabase, data_dir: Path,
@@ -118,8 +131,8 @@ def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: Em
         return result
 
     run = _Run(params, model, settings, inputs, source.path, initial_step, data_dir)
-    vectors = torch.nn.Parameter(source.data.parts[SINGLE_PART].clone().to(model.policy.device, torch.float32))
-    optimizer = torch.optim.AdamW([vectors], lr=schedule.rate_at(initial_step), weight_decay=0.0)
+    vectors = [torch.nn.Parameter(part.clone().to(model.policy.device, torch.float32)) for part in source.vectors]
+    optimizer = torch.optim.AdamW(vectors, lr=schedule.rate_at(initial_step), weight_decay=0.0)
     saved_state = files.load_optimizer_state(source.path, vectors)
     if saved_state is not None:
         try:
@@ -160,7 +173,7 @@ def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: Em
     result.interrupted = bool(ctx.interrupted)
     result.log_dir = run.log_dir if run.loss_rows else None
     checkpoint = model.info
-    files.save_embedding(source.path, {SINGLE_PART: vectors}, params.embedding_name, step,
+    files.save_embedding(source.path, vectors_by_part(model, vectors), params.embedding_name, step,
                          checkpoint.shorthash, checkpoint.model_name)
     files.save_optimizer_state(source.path, vectors, optimizer.state_dict())
     run.write_losses()
@@ -171,7 +184,7 @@ def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: Em
 
 
 def _clip(params: TrainParams, scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer,
-          vectors: torch.Tensor, step: int) -> None:
+          vectors: list[torch.Tensor], step: int) -> None:
     schedule = params.clip_grad_schedule
     if schedule is None:
         return
@@ -218,7 +231,7 @@ class _Run:
             first_prompt = first_prompt or texts[0]
         return loss, first_prompt
 
-    def after_step(self, record: StepRecord, vectors: torch.Tensor, optimizer: torch.optim.Optimizer,
+    def after_step(self, record: StepRecord, vectors: list[torch.Tensor], optimizer: torch.optim.Optimizer,
                    result: TrainingResult, prompt: str, ctx: Any) -> None:
         p, step = self.params, record.step
         if self.log_dir is not None:
@@ -228,7 +241,8 @@ class _Run:
             name = f"{p.embedding_name}-{step}"
             snapshot = self.log_dir / "embeddings" / f"{name}.pt"
             info = self.model.info
-            files.save_embedding(snapshot, {SINGLE_PART: vectors}, name, step, info.shorthash, info.model_name)
+            files.save_embedding(snapshot, vectors_by_part(self.model, vectors), name, step, info.shorthash,
+                                 info.model_name)
             files.save_optimizer_state(snapshot, vectors, optimizer.state_dict())
             result.snapshots.append(snapshot)
             self.last_snapshot = snapshot
@@ -236,7 +250,7 @@ class _Run:
         if self.log_dir is not None and p.create_image_every and step % p.create_image_every == 0:
             result.images += self._preview(step, vectors, prompt, ctx)
 
-    def _preview(self, step: int, vectors: torch.Tensor, prompt: str, ctx: Any) -> list[Path]:
+    def _preview(self, step: int, vectors: list[torch.Tensor], prompt: str, ctx: Any) -> list[Path]:
         p = self.params
         request = previews.preview_params(p, prompt, self.rng.randrange(2**32))
         image, infotext = previews.render_preview(request, self.model, self.settings, self.data_dir,
@@ -245,7 +259,7 @@ class _Run:
         name = f"{p.embedding_name}-{step}"
         written = [previews.write_preview(self.log_dir / "images" / f"{name}.png", image, infotext)]
         if p.save_image_with_stored_embedding and self.last_snapshot is not None:
-            tree = files.embedding_tree({SINGLE_PART: vectors}, name, step, self.model.info.shorthash,
+            tree = files.embedding_tree(vectors_by_part(self.model, vectors), name, step, self.model.info.shorthash,
                                         self.model.info.model_name)
             written.append(previews.write_preview(self.log_dir / "image_embeddings" / f"{name}.png", image,
                                                   infotext, tree))

@@ -6,7 +6,6 @@ evaluation tool uses (background from the border, foreground colour, shape from 
 """
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from modules.paths import DEMO_MODEL_DIR

@@ -77,8 +77,8 @@ def test_training_teaches_the_demo_model_a_new_word(demo, concept_dir):
     stored = read_embedding_file(embeddings_dir / "zorb.pt")
     # the per-step loss is dominated by the random timestep; on one fixed batch it falls
     concept_images = data_dir / "concept"
-    assert fixed_batch_loss(model, concept_images, "zorb", PROMPT, stored.parts[""]) \
-        < 0.9 * fixed_batch_loss(model, concept_images, "zorb", PROMPT, initial)
+    assert fixed_batch_loss(model, concept_images, "zorb", PROMPT, [stored.parts[""]]) \
+        < 0.9 * fixed_batch_loss(model, concept_images, "zorb", PROMPT, [initial])
     assert stored.step == STEPS and stored.sd_checkpoint == model.info.shorthash
     assert [p.name for p in result.snapshots] == ["zorb-50.pt", "zorb-100.pt"]
     assert [p.name for p in result.images if p.parent.name == "images"] == ["zorb-50.png", "zorb-100.png"]

@@ -15,8 +15,6 @@ from modules.training import (
     TRAIN_JOB_KIND,
     TrainParams,
     create_embedding,
-    embedding_loss,
-    embedding_prompt_encoder,
     parse_schedule,
     prompt_text,
     train_embedding,
@@ -165,8 +163,8 @@ def test_training_lowers_the_loss_and_changes_only_the_embedding(sd1, tmp_path, 
     assert (result.initial_step, result.step, len(result.losses)) == (0, 10, 10)
     assert after.step == 10 and after.sd_checkpoint == sd1.info.shorthash and after.sd_checkpoint_name == "sd1"
     assert not torch.equal(after.parts[""], before)
-    trained_loss = fixed_batch_loss(sd1, images_dir, "purp", PROMPT, after.parts[""])
-    assert trained_loss < fixed_batch_loss(sd1, images_dir, "purp", PROMPT, before)
+    trained_loss = fixed_batch_loss(sd1, images_dir, "purp", PROMPT, [after.parts[""]])
+    assert trained_loss < fixed_batch_loss(sd1, images_dir, "purp", PROMPT, [before])
     for name, m in sd1.modules().items():
         for key, tensor in m.state_dict().items():
             assert torch.equal(tensor, weights[f"{name}.{key}"]), f"{name}.{key} changed"
@@ -182,7 +180,7 @@ def test_training_lowers_the_loss_and_changes_only_the_embedding(sd1, tmp_path, 
     assert [int(r["step"]) for r in rows] == list(range(1, 11)) and float(rows[0]["learn_rate"]) == 0.05
     assert [p.parent.name for p in result.images] == ["images", "image_embeddings"]
     assert stored(result.images[1]).vector_count == 2  # the PNG carries the embedding
-    assert load_pickle_tree(path.with_name("purp.pt.optim"))["hash"] == vectors_checksum(after.parts[""])
+    assert load_pickle_tree(path.with_name("purp.pt.optim"))["hash"] == vectors_checksum([after.parts[""]])
 
 
 def test_resume_continues_the_step_count_and_stops_at_max_steps(sd1, tmp_path, images_dir, embeddings_dir):
@@ -233,12 +231,17 @@ def test_gradient_accumulation_counts_batches_per_step_and_epochs(sd1, tmp_path,
 def test_gradient_clipping_by_value_and_by_norm():
     vectors = torch.zeros(2, 3, requires_grad=True)
     vectors.grad = torch.tensor([[4.0, -3.0, 0.1], [0.0, 0.0, 0.0]])
-    clip_gradient(vectors, "value", 0.5)
+    clip_gradient([vectors], "value", 0.5)
     assert torch.equal(vectors.grad, torch.tensor([[0.5, -0.5, 0.1], [0.0, 0.0, 0.0]]))
     vectors.grad = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]])
-    clip_gradient(vectors, "norm", 1.0)
+    clip_gradient([vectors], "norm", 1.0)
     assert vectors.grad.norm().item() == pytest.approx(1.0, rel=1e-4)
     assert vectors.grad[0, 1] / vectors.grad[0, 0] == pytest.approx(4 / 3)
+    # SDXL's two sets of vectors are clipped by their joint norm
+    clip_l, clip_g = torch.zeros(1, 2, requires_grad=True), torch.zeros(1, 1, requires_grad=True)
+    clip_l.grad, clip_g.grad = torch.tensor([[0.0, 3.0]]), torch.tensor([[4.0]])
+    clip_gradient([clip_l, clip_g], "norm", 1.0)
+    assert clip_l.grad[0, 1].item() == pytest.approx(0.6, rel=1e-4) and clip_g.grad[0, 0].item() == pytest.approx(0.8, rel=1e-4)
 
 
 def test_alpha_weights_and_latent_sampling_methods(sd1, tmp_path):
@@ -292,12 +295,37 @@ def test_bad_input_names_the_field_and_writes_nothing(sd1, tmp_path, images_dir,
     assert path.read_bytes() == original and not (tmp_path / "textual_inversion").exists()
 
 
-def test_sdxl_models_are_refused(tiny_models, tmp_path, images_dir, embeddings_dir):
+def test_sdxl_trains_the_vectors_of_both_text_encoders(tiny_models, tmp_path, images_dir, embeddings_dir):
     model = tiny_models("sdxl")
-    create_embedding("purp", 1, "circle", model, embeddings_dir)  # creating works: clip_l + clip_g
-    assert set(load_pickle_tree(embeddings_dir / "purp.pt")) >= {"clip_l", "clip_g"}
-    with pytest.raises(ParamsError, match="SD1 and SD2"):
-        train(model, tmp_path, embeddings_dir)
+    path = create_embedding("purp", 2, "circle", model, embeddings_dir)
+    assert set(load_pickle_tree(path)) >= {"clip_l", "clip_g"}
+    before = stored(path)
+
+    result = train(model, tmp_path, embeddings_dir, steps=6, save_embedding_every=3, create_image_every=6)
+
+    after = stored(path)
+    assert after.step == 6 and set(after.parts) == {"clip_l", "clip_g"}
+    assert all(not torch.equal(after.parts[part], before.parts[part]) for part in ("clip_l", "clip_g"))
+    trained = [after.parts["clip_l"], after.parts["clip_g"]]
+    assert fixed_batch_loss(model, images_dir, "purp", PROMPT, trained) \
+        < fixed_batch_loss(model, images_dir, "purp", PROMPT, [before.parts["clip_l"], before.parts["clip_g"]])
+    assert [p.name for p in result.snapshots] == ["purp-3.pt", "purp-6.pt"]
+    assert set(stored(result.snapshots[0]).parts) == {"clip_l", "clip_g"}
+    assert set(stored(result.images[1]).parts) == {"clip_l", "clip_g"}  # the preview PNG carries both
+    assert load_pickle_tree(path.with_name("purp.pt.optim"))["hash"] == vectors_checksum(trained)
+    resumed = train(model, tmp_path, embeddings_dir, steps=8)
+    assert (resumed.initial_step, resumed.step) == (6, 8)
+    assert EmbeddingDatabase([embeddings_dir]).load(model).loaded["purp"].vectors[1].shape[0] == 2
+
+
+def test_the_sdxl_refiner_is_refused(tiny_models, tmp_path, images_dir, embeddings_dir):
+    create_embedding("purp", 1, "circle", tiny_models("sdxl"), embeddings_dir)
+    refiner = tiny_models("sdxl-refiner")
+    with pytest.raises(ParamsError, match="SD1, SD2 and SDXL"):
+        train(refiner, tmp_path, embeddings_dir)
+    with pytest.raises(ParamsError, match="load an SD1, SD2 or SDXL base model") as error:
+        create_embedding("other", 1, "circle", refiner, embeddings_dir)
+    assert error.value.field == "model" and not (embeddings_dir / "other.pt").exists()
 
 
 # --- API --------------------------------------------------------------------------------------------
