@@ -7,18 +7,23 @@ or the reason it cannot be used; binding to a model happens when it is applied (
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from modules.networks.file_reading import SHORT_HASH_LENGTH
-from modules.sd_models.safe_load import load_pickle_tree
 from modules.networks.lora_keys import split_key
 from modules.networks.lora_types import NetworkModule, UnsupportedNetworkType, parse_module
-from modules.sd_models.safe_load import CheckpointLoadError, load_state_dict
+from modules.networks.user_metadata import UserMetadata, read_user_metadata
+from modules.sd_models.safe_load import CheckpointLoadError, load_pickle_tree, load_state_dict, read_safetensors_header
+
+log = logging.getLogger(__name__)
+MIN_HASH_PREFIX = 8  # infotexts carry 8 to 12 hex digits of a LoRA's hash; fewer could match by chance
 
 LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")
 
@@ -79,10 +84,25 @@ def addnet_hash(path: Path) -> str:
 
 
 @dataclass
+class LoraDescription:
+    """What the UI and GET /sdapi/v1/loras show of a file, read without parsing its tensors."""
+
+    name: str
+    path: Path
+    metadata: dict[str, str]  # the safetensors header's
+    user_metadata: UserMetadata
+
+    def api_dict(self) -> dict[str, Any]:
+        """A1111's /sdapi/v1/loras item (name, alias, path, metadata) plus the user metadata,
+        which A1111 only shows in its UI."""
+        return {"name": self.name, "alias": self.name, "path": str(self.path), "metadata": self.metadata,
+                "user_metadata": self.user_metadata.values}
+
+
+@dataclass
 class _Cached:
     stamp: tuple[int, int]
     file: LoraFile
-    shorthash: str | None = None
 
 
 class LoraLibrary:
@@ -98,6 +118,7 @@ class LoraLibrary:
         self.allow_unsafe = allow_unsafe
         self._paths: dict[str, Path] = {}
         self._cache: dict[Path, _Cached] = {}
+        self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}  # path → (stamp, addnet hash)
         self.patchers: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
         self.refresh()
 
@@ -118,9 +139,11 @@ class LoraLibrary:
         return dict(self._paths)
 
     def find(self, name: str) -> Path | None:
-        if name not in self._paths:
-            self.refresh()  # a file added since the last scan
-        return self._paths.get(name)
+        path = self._paths.get(name)
+        if path is None or not path.is_file():
+            self.refresh()  # a file added, renamed or removed since the last scan
+            path = self._paths.get(name)
+        return path
 
     def load(self, path: Path) -> LoraFile:
         stat = path.stat()
@@ -136,8 +159,45 @@ class LoraLibrary:
         return stat.st_mtime_ns, stat.st_size
 
     def shorthash(self, path: Path) -> str:
-        self.load(path)
-        cached = self._cache[path]
-        if cached.shorthash is None:
-            cached.shorthash = addnet_hash(path)[:SHORT_HASH_LENGTH]
-        return cached.shorthash
+        return self._hash(path)[:SHORT_HASH_LENGTH]
+
+    def _hash(self, path: Path) -> str:
+        stamp = self.stamp(path)
+        cached = self._hashes.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, addnet_hash(path))
+            self._hashes[path] = cached
+        return cached[1]
+
+    def find_by_hash(self, shorthash: str) -> str | None:
+        """The name of the file whose hash starts with `shorthash` (a renamed file's new name).
+        Files hashed before are checked first; the others are hashed (once per file version)."""
+        wanted = shorthash.strip().lower()
+        if len(wanted) < MIN_HASH_PREFIX or not set(wanted) <= set(string.hexdigits.lower()):
+            return None
+        self.refresh()
+        known = [(n, p) for n, p in self._paths.items() if p in self._hashes]
+        unknown = [(n, p) for n, p in self._paths.items() if p not in self._hashes]
+        for name, path in known + unknown:
+            try:
+                if self._hash(path).startswith(wanted):
+                    return name
+            except OSError as e:
+                log.warning("%s: not hashed (%s)", path.name, e)
+        return None
+
+    def describe(self, name: str) -> LoraDescription | None:
+        """Name, path, header metadata and user metadata of a file; problems are logged."""
+        path = self.find(name)
+        if path is None:
+            return None
+        metadata: dict[str, str] = {}
+        if path.suffix.lower() == ".safetensors":
+            try:
+                metadata = read_safetensors_header(path)[1]
+            except CheckpointLoadError as e:
+                log.warning("%s", e)
+        user = read_user_metadata(path)
+        for warning in user.warnings:
+            log.warning("%s", warning)
+        return LoraDescription(name, path, metadata, user)

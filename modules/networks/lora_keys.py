@@ -28,8 +28,8 @@ PARAM_SUFFIXES = {
     ".alpha": "alpha", ".dora_scale": "dora_scale",
     **{f".{n}": n for n in ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2",
                             "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2",
-                            "diff_b", "diff", "w_norm", "b_norm", "on_input", "oft_blocks", "oft_diag", "oft_R")},
-    **{f".{n}.weight": f"{n}.weight" for n in ("a1", "a2", "b1", "b2")},  # GLoRA
+                            "diff_b", "diff", "w_norm", "b_norm", "on_input", "oft_blocks", "oft_diag", "rescale")},
+    **{f".{n}.weight": f"{n}.weight" for n in ("a1", "a2", "b1", "b2", "bm")},  # GLoRA
     ".weight": "weight",  # (IA)³ vectors
 }
 _PROCESSOR_KEY = re.compile(r"^(.*)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$")

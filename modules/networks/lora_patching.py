@@ -19,7 +19,7 @@ import torch
 
 from modules.networks.lora_files import LoraFile, LoraLibrary
 from modules.networks.lora_keys import TargetModule, module_aliases, normalize_module_name
-from modules.networks.lora_types import NetworkModule
+from modules.networks.lora_types import NetworkModule, with_dyn_dim
 from modules.networks.prompt_tags import NetworkUse
 from modules.sd_models.safe_load import CheckpointLoadError
 
@@ -36,10 +36,11 @@ class ResolvedNetwork:
     stamp: tuple[int, int]  # (mtime_ns, size) of the file: a changed file is applied anew
     te_multiplier: float
     unet_multiplier: float
+    dyn_dim: int | None = None
 
     @property
     def signature(self) -> tuple:
-        return str(self.file.path), self.stamp, self.te_multiplier, self.unet_multiplier
+        return str(self.file.path), self.stamp, self.te_multiplier, self.unet_multiplier, self.dyn_dim
 
 
 @dataclass
@@ -118,6 +119,7 @@ class WeightPatcher:
                     continue
                 multiplier = network.te_multiplier if target.is_text_encoder else network.unet_multiplier
                 if multiplier != 0:
+                    module = with_dyn_dim(module, network.dyn_dim)
                     plan.setdefault(target.label, (target, []))[1].append((module, multiplier, file, name))
             _warn_about_file(file, unmatched, family, report)
         return plan
@@ -192,7 +194,8 @@ def resolve_networks(uses: Sequence[NetworkUse], library: LoraLibrary, report: A
         except CheckpointLoadError as e:
             _warn(report, str(e))
             continue
-        resolved.append(ResolvedNetwork(use.name, file, library.stamp(path), use.te_multiplier, use.unet_multiplier))
+        resolved.append(ResolvedNetwork(use.name, file, library.stamp(path), use.te_multiplier, use.unet_multiplier,
+                                        use.dyn_dim))
     return resolved
 
 
@@ -217,12 +220,18 @@ def apply_networks(model: Any, uses: Sequence[NetworkUse], library: LoraLibrary,
     patcher = patcher_for(model, library)
     applied = patcher.apply(resolved)
     applied.warnings = report.warnings + applied.warnings
-    applied.lora_hashes = ", ".join(f"{n.name}: {library.shorthash(n.file.path)}" for n in resolved) or None
+    applied.lora_hashes = ", ".join(f"{hash_list_name(n.name)}: {library.shorthash(n.file.path)}"
+                                    for n in resolved) or None
     try:
         yield applied
     finally:
         if not keep:
             patcher.restore()
+
+
+def hash_list_name(name: str) -> str:
+    """A name as the `Lora hashes` list holds it: without the list's separators (as A1111)."""
+    return name.replace(":", "").replace(",", "")
 
 
 def remove_networks(model: Any, library: LoraLibrary) -> None:

@@ -1,21 +1,19 @@
 """The LoRA family's weight updates, one small class per type (LyCORIS / kohya conventions).
 
 Each `deltas(weight, bias)` returns the fp32 change to a module's parameters for multiplier 1,
-already scaled by alpha / rank; the patcher multiplies by the prompt weight and adds.
-`parse_module(params)` picks the type from a module's parameter names.
+already scaled by alpha / rank; the patcher multiplies by the prompt weight and adds (so the
+rotation types, OFT and BOFT, blend linearly between the original and the rotated weight, as
+A1111 does for OFT). `parse_module(params)` picks the type from a module's parameter names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
 
 Tensor = torch.Tensor
-
-# Parameter names that mark a type this module does not implement.
-UNSUPPORTED_MARKERS = {"oft_blocks": "OFT", "oft_diag": "OFT", "oft_R": "BOFT", "a1.weight": "GLoRA"}
 
 
 class UnsupportedNetworkType(ValueError):
@@ -60,21 +58,28 @@ def _weight_decompose(weight: Tensor, delta: Tensor, dora_scale: Tensor) -> Tens
 
 @dataclass
 class LoraUpDown:
-    """LoRA / LoCon: ΔW = up @ down (convolutions flattened), Tucker-mid for CP LoCon."""
+    """LoRA / LoCon: ΔW = up @ down (convolutions flattened), Tucker-mid for CP LoCon.
+
+    `dyn_dim` (the prompt's `dyn=`, for DyLoRA files) keeps only the first ranks of up and down,
+    the scale staying alpha / full rank, as A1111's rebuild_conventional (CP files ignore it)."""
 
     up: Tensor
     down: Tensor
     mid: Tensor | None = None
     alpha: Tensor | None = None
     dora_scale: Tensor | None = None
+    dyn_dim: int | None = None
 
     def deltas(self, weight: Tensor, bias: Tensor | None) -> dict[str, Tensor]:
-        up, down = _on(self.up, weight), _on(self.down, weight)
+        up, down = _on(self.up, weight).flatten(1), _on(self.down, weight).flatten(1)
+        rank = down.shape[0]
         if self.mid is not None:
-            delta = _tucker(_on(self.mid, weight), up.flatten(1).T, down.flatten(1))
+            delta = _tucker(_on(self.mid, weight), up.T, down)
+        elif self.dyn_dim is not None:
+            delta = up[:, : self.dyn_dim] @ down[: self.dyn_dim]
         else:
-            delta = up.flatten(1) @ down.flatten(1)
-        delta = _fit(delta, weight, "LoRA") * _scale(self.alpha, down.shape[0])
+            delta = up @ down
+        delta = _fit(delta, weight, "LoRA") * _scale(self.alpha, rank)
         if self.dora_scale is not None:
             delta = _weight_decompose(weight.float(), delta, _on(self.dora_scale, weight))
         return {"weight": delta}
@@ -173,6 +178,127 @@ class NormDiff:
         return out
 
 
+@dataclass
+class OFT:
+    """OFT: W' = R W with R block-diagonal and orthogonal, each block turning a group of output
+    rows (A1111 network_oft: block k of W' = R_kᵀ · block k of W).
+
+    kohya's and LyCORIS' `oft_blocks` [blocks, size, size] hold Q: R is the Cayley transform of
+    its skew part, that part's norm limited to alpha · out_dim when alpha > 0. LyCORIS' early
+    unconstrained `oft_diag` holds R itself. LyCORIS' `rescale` [out, 1…] scales W' per row."""
+
+    blocks: Tensor
+    holds_rotation: bool = False  # oft_diag
+    alpha: Tensor | None = None
+    rescale: Tensor | None = None
+
+    def deltas(self, weight: Tensor, bias: Tensor | None) -> dict[str, Tensor]:
+        count, size = self.blocks.shape[:2]
+        if count * size != weight.shape[0]:
+            raise ValueError(f"OFT has {count} blocks of {size} rows, the weight {weight.shape[0]} rows")
+        blocks = _on(self.blocks, weight)
+        rotation = blocks if self.holds_rotation else _cayley(blocks, _constraint(self.alpha, weight))
+        grouped = weight.float().unflatten(0, (count, size))
+        rotated = torch.einsum("k n m, k n ... -> k m ...", rotation, grouped).flatten(0, 1)
+        return {"weight": _rescaled(rotated, self.rescale, weight) - weight.float()}
+
+
+@dataclass
+class BOFT:
+    """Butterfly OFT (LyCORIS boft): `oft_blocks` [m, blocks, b, b], m orthogonal factors applied
+    in turn to W's output rows. Before factor i the rows are interleaved in pairs of runs of
+    2^i · b/2 ("(c g k) -> (c k g)", g = 2), turned block by block (R x), and put back; so
+    rows far apart mix after a few factors. Cayley transform and alpha as for OFT."""
+
+    blocks: Tensor
+    alpha: Tensor | None = None
+    rescale: Tensor | None = None
+
+    def deltas(self, weight: Tensor, bias: Tensor | None) -> dict[str, Tensor]:
+        factors, count, size = self.blocks.shape[:3]
+        rows = weight.shape[0]
+        if count * size != rows or size % 2 or rows % (2 ** (factors - 1) * size):
+            raise ValueError(f"BOFT with {factors} factors of {count} blocks of {size} rows "
+                             f"does not fit a weight of {rows} rows")
+        rotations = _cayley(_on(self.blocks, weight), _constraint(self.alpha, weight))
+        x = weight.float()
+        for i, rotation in enumerate(rotations):
+            run = 2 ** i * size // 2
+            x = x.unflatten(0, (-1, 2, run)).transpose(1, 2).flatten(0, 2)  # interleave
+            x = torch.einsum("d i j, d j ... -> d i ...", rotation, x.unflatten(0, (count, size))).flatten(0, 1)
+            x = x.unflatten(0, (-1, run, 2)).transpose(1, 2).flatten(0, 2)  # and back
+        return {"weight": _rescaled(x, self.rescale, weight) - weight.float()}
+
+
+def _constraint(alpha: Tensor | None, weight: Tensor) -> float | None:
+    """OFT's alpha bounds the norm of Q at alpha · out_dim; none without a positive alpha."""
+    return float(alpha) * weight.shape[0] if alpha is not None and float(alpha) > 0 else None
+
+
+def _cayley(blocks: Tensor, constraint: float | None) -> Tensor:
+    """Orthogonal R = (I + Q)(I - Q)⁻¹ from the skew part Q of each block (last two dims)."""
+    q = blocks - blocks.transpose(-1, -2)
+    if constraint is not None:
+        norm = q.norm()
+        if norm > constraint:
+            q = q * (constraint / norm)
+    eye = torch.eye(q.shape[-1], device=q.device, dtype=q.dtype)
+    return (eye + q) @ torch.linalg.inv(eye - q)
+
+
+def _rescaled(rotated: Tensor, rescale: Tensor | None, weight: Tensor) -> Tensor:
+    if rescale is None:
+        return rotated
+    if rescale.numel() != weight.shape[0]:
+        raise ValueError(f"rescale has {rescale.numel()} values, the weight {weight.shape[0]} rows")
+    return rotated * _on(rescale, weight).reshape(-1, *[1] * (weight.ndim - 1))
+
+
+@dataclass
+class GLoRA:
+    """GLoRA: ΔW = (W·A + B) · alpha / rank, A [in, in] and B low-rank (A acts on input channels).
+
+    Two layouts: LyCORIS' current one, a1 [in, r], a2 [r, in], b1 [out, r], b2 [r, in·k] (A = a1 a2,
+    B = b1 b2, or a Tucker core `bm` between them for convolutions), and the older one A1111 reads,
+    a1 [r, in], a2 [in, r], b1 [r, in], b2 [out, r] (A = a2 a1, B = b2 b1). The shapes tell which."""
+
+    a1: Tensor
+    a2: Tensor
+    b1: Tensor
+    b2: Tensor
+    bm: Tensor | None = None
+    alpha: Tensor | None = None
+
+    def deltas(self, weight: Tensor, bias: Tensor | None) -> dict[str, Tensor]:
+        a1, a2 = _on(self.a1, weight).flatten(1), _on(self.a2, weight).flatten(1)
+        b1, b2 = _on(self.b1, weight).flatten(1), _on(self.b2, weight).flatten(1)
+        rows, inputs = weight.shape[:2]
+        if _chain(a1, a2, inputs, inputs) and _chain(b1, b2, rows, None):  # current LyCORIS
+            rank, mix = a1.shape[1], a1 @ a2
+            if self.bm is not None:
+                bm = _on(self.bm, weight)
+                if bm.shape[:2] != (b1.shape[1], b2.shape[0]):
+                    raise ValueError(f"GLoRA core bm {tuple(bm.shape)} does not fit b1 and b2")
+                low_rank = _tucker(bm, b1.T, b2)
+            else:
+                low_rank = b1 @ b2
+        elif _chain(a2, a1, inputs, inputs) and _chain(b2, b1, rows, None):  # older layout
+            rank, mix, low_rank = a1.shape[0], a2 @ a1, b2 @ b1
+        else:
+            raise ValueError(f"GLoRA factors a1 {tuple(self.a1.shape)}, a2 {tuple(self.a2.shape)}, "
+                             f"b1 {tuple(self.b1.shape)}, b2 {tuple(self.b2.shape)} do not fit the weight "
+                             f"{tuple(weight.shape)}")
+        through_weight = torch.einsum("o i ..., i j -> o j ...", weight.float(), mix)
+        delta = through_weight + _fit(low_rank, weight, "GLoRA")
+        return {"weight": delta * _scale(self.alpha, rank)}
+
+
+def _chain(left: Tensor, right: Tensor, rows: int, columns: int | None) -> bool:
+    """Whether left @ right is defined and has `rows` rows (and `columns` columns when given)."""
+    fits = left.shape[0] == rows and left.shape[1] == right.shape[0]
+    return fits and (columns is None or right.shape[1] == columns)
+
+
 def _bias(delta: Tensor, bias: Tensor | None, what: str) -> Tensor:
     if bias is None:
         raise ValueError(f"{what} has a bias update but the module has no bias")
@@ -199,7 +325,30 @@ def parse_module(params: dict[str, Tensor]) -> NetworkModule:
         return NormDiff(params["w_norm"], p("b_norm"))
     if "weight" in params and "on_input" in params:
         return IA3(params["weight"], bool(params["on_input"].flatten()[0].item()))
-    for marker, label in UNSUPPORTED_MARKERS.items():
-        if marker in params:
-            raise UnsupportedNetworkType(f"{label} modules are not supported")
+    if "oft_blocks" in params:
+        return _orthogonal(params["oft_blocks"], p("alpha"), p("rescale"))
+    if "oft_diag" in params:
+        if "rescale" in params:  # early LyCORIS scaled R itself, in a shape of its own
+            raise UnsupportedNetworkType("OFT modules with oft_diag and rescale are not supported")
+        return OFT(params["oft_diag"], holds_rotation=True)
+    if all(f"{k}.weight" in params for k in ("a1", "a2", "b1", "b2")):
+        return GLoRA(params["a1.weight"], params["a2.weight"], params["b1.weight"], params["b2.weight"],
+                     p("bm.weight"), p("alpha"))
     raise UnsupportedNetworkType(f"unknown network type with parameters {sorted(params)}")
+
+
+def _orthogonal(blocks: Tensor, alpha: Tensor | None, rescale: Tensor | None) -> NetworkModule:
+    if blocks.ndim in (3, 4) and blocks.shape[-1] != blocks.shape[-2]:
+        raise UnsupportedNetworkType(f"oft_blocks of shape {tuple(blocks.shape)}: the blocks are not square")
+    if blocks.ndim == 3:
+        return OFT(blocks, alpha=alpha, rescale=rescale)
+    if blocks.ndim == 4:
+        return BOFT(blocks, alpha, rescale)
+    raise UnsupportedNetworkType(f"oft_blocks of shape {tuple(blocks.shape)} (OFT needs 3 dims, BOFT 4)")
+
+
+def with_dyn_dim(module: NetworkModule, dyn_dim: int | None) -> NetworkModule:
+    """The module limited to the first `dyn_dim` ranks (prompt `dyn=`): plain LoRA only, as A1111."""
+    if dyn_dim is None or not isinstance(module, LoraUpDown):
+        return module
+    return replace(module, dyn_dim=dyn_dim)

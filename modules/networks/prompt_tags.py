@@ -1,8 +1,8 @@
-"""Extra-network tags in prompts: `<lora:name:weight>`, `<lora:name:te:unet>`, `<lyco:…>`.
+"""Extra-network tags in prompts: `<lora:name:weight>`, `<lora:name:te:unet:dyn>`, `<lyco:…>`.
 
 As A1111's extra_networks.parse_prompt: every `<kind:args>` tag is removed from the text; args
-split on ":"; `key=value` items are named (te=, unet=), the rest positional. A1111's dynamic
-rank (4th argument, dyn=) is not supported and is ignored.
+split on ":"; `key=value` items are named (te=, unet=, dyn=) and win over the positional ones.
+`dyn` is DyLoRA's rank limit (the first `dyn` ranks of each plain LoRA module are used).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class NetworkUse:
     te_multiplier: float = 1.0
     unet_multiplier: float = 1.0
     kind: str = "lora"  # "lyco" is read as "lora"; other kinds (hypernet…) are reported, not applied
+    dyn_dim: int | None = None  # DyLoRA: use only this many ranks
 
     @property
     def is_lora(self) -> bool:
@@ -56,7 +57,8 @@ def _parse_tag(kind: str, args: str, tag: str) -> NetworkUse:
     kind = "lora" if kind in LORA_KINDS else kind
     te = _number(named.get("te", positional[1] if len(positional) > 1 else "1"), tag, "te weight")
     unet = _number(named.get("unet", positional[2] if len(positional) > 2 else str(te)), tag, "unet weight")
-    return NetworkUse(positional[0], te, unet, kind)
+    dyn = named.get("dyn", positional[3] if len(positional) > 3 else None)
+    return NetworkUse(positional[0], te, unet, kind, _rank(dyn, tag) if dyn is not None else None)
 
 
 def _number(text: str, tag: str, field_name: str) -> float:
@@ -64,3 +66,9 @@ def _number(text: str, tag: str, field_name: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"prompt tag {tag}: {field_name} {text!r} is not a number") from None
+
+
+def _rank(text: str, tag: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"prompt tag {tag}: dyn {text!r} is not a positive whole number")
+    return int(text)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from modules import images, sampling
+from modules import images, networks, sampling
 from modules.processing import GenerationParams
 from modules.processing.params import INPAINTING_FILL
 
@@ -98,14 +98,18 @@ def has_parameters(text: str) -> bool:
     return bool(text) and PARAMS_LINE_KEY in images.parse_infotext(text)
 
 
-def values_from_infotext(text: str, cls: type[GenerationParams], styles: Any = None) -> dict[str, Any]:
+def values_from_infotext(text: str, cls: type[GenerationParams], styles: Any = None,
+                         loras: networks.LoraLibrary | None = None) -> dict[str, Any]:
     """Form values (by params field name) that an infotext sets for `cls`.
 
     The sampler name may carry the schedule ("DPM++ 2M Karras"); it is split as A1111 does.
     With a style database, styles found at the end of the prompts are peeled off and listed.
+    With a LoRA library, tags naming a renamed LoRA file get its new name (by `Lora hashes`).
     Unparseable numbers are left out rather than guessed.
     """
     parsed = images.parse_infotext(text)
+    if loras is not None:
+        parsed = networks.relink_pasted_loras(parsed, loras)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     values: dict[str, Any] = {}

@@ -30,7 +30,7 @@ class PasteTarget:
 
 
 def field_updates(target: PasteTarget, infotext: str, state: EngineState) -> dict[Any, Any]:
-    values = params_form.values_from_infotext(infotext, target.params_cls, state.styles)
+    values = params_form.values_from_infotext(infotext, target.params_cls, state.styles, state.extra_networks.loras)
     return {target.fields[name]: value for name, value in params_form.only(values, target.fields).items()}
 
 

@@ -381,15 +381,19 @@ def test_unknown_keys_unsupported_types_and_missing_files_are_warnings_naming_th
     entries, _ = build_kohya(model, SD1_TARGETS[:1])
     entries["lora_unet_no_such_block_0_proj.lora_up.weight"] = torch.zeros(4, 2)
     entries["lora_unet_no_such_block_0_proj.lora_down.weight"] = torch.zeros(2, 4)
-    entries["lora_unet_mid_block_attentions_0_proj_out.oft_blocks"] = torch.zeros(2, 4, 4)
+    entries["lora_unet_mid_block_attentions_0_proj_out.oft_diag"] = torch.zeros(2, 4, 4)
+    entries["lora_unet_mid_block_attentions_0_proj_out.rescale"] = torch.zeros(2, 4, 1)
+    entries["lora_unet_mid_block_attentions_0_proj_in.oft_blocks"] = torch.zeros(2, 4, 4)  # 8 rows, not 64
     entries["something_else"] = torch.zeros(1)
     write_lora(lora_dir / "odd.safetensors", entries)
     uses = extract_networks("<lora:odd:1> <lora:missing:1> <hypernet:old:1>")[1]
     with apply_networks(model, uses, library) as report:
         text = "\n".join(report.warnings)
         assert report.applied == ["odd"] and report.patched_parameters == 1
-    assert "odd.safetensors: 1 of 3 modules match nothing" in text and "no_such_block" in text
-    assert "odd.safetensors: 1 modules not applied: OFT modules are not supported" in text
+    assert "odd.safetensors: 1 of 4 modules match nothing" in text and "no_such_block" in text
+    assert "odd.safetensors: 1 modules not applied: OFT modules with oft_diag and rescale are not supported" in text
+    assert ("odd.safetensors: lora_unet_mid_block_attentions_0_proj_in not applied to unet.mid_block.attentions.0"
+            ".proj_in: OFT has 2 blocks of 4 rows, the weight 64 rows") in text
     assert "odd.safetensors: 1 keys of unknown meaning ignored (e.g. something_else)" in text
     assert "LoRA 'missing' not found" in text and "'hypernet' is not supported" in text
 
@@ -441,3 +445,90 @@ def test_fp16_weights_get_the_fp32_sum_cast_once_and_restore_exactly(tiny_checkp
             assert torch.equal(weight, want.half())
     remove_networks(model, library)
     assert_same_state(state_of(model), before)
+
+
+# ---------------------------------------------------------------- OFT, BOFT, GLoRA, DyLoRA
+
+from tests.network_reference import boft_delta, cayley, glora_delta, oft_delta  # noqa: E402
+
+
+def lycoris_module(kind, weight, seed):
+    """A LyCORIS module's parameters for `weight` and the weight change they mean (multiplier 1)."""
+    g = torch.Generator().manual_seed(seed)
+    rows, inputs = weight.shape[:2]
+    weight = weight.float()
+    if kind == "oft":  # kohya: Q blocks, alpha caps their norm (small here, so the cap binds)
+        blocks = torch.randn(rows // 8, 8, 8, generator=g) * 0.1
+        return {"oft_blocks": blocks, "alpha": torch.tensor(0.005)}, oft_delta(weight, cayley(blocks, 0.005))
+    if kind == "oft_diag":  # LyCORIS: the rotations themselves
+        rotations = cayley(torch.randn(rows // 8, 8, 8, generator=g) * 0.1)
+        return {"oft_diag": rotations}, oft_delta(weight, rotations)
+    if kind == "boft":  # 3 butterfly factors of 4-row blocks
+        blocks = torch.randn(3, rows // 4, 4, 4, generator=g) * 0.1
+        return {"oft_blocks": blocks, "alpha": torch.tensor(0.0)}, boft_delta(weight, cayley(blocks))
+    assert kind == "glora"
+    kernel = weight.shape[2:]
+    a1, a2 = torch.randn(inputs, 2, generator=g) * 0.1, torch.randn(2, inputs, generator=g) * 0.1
+    b1, b2 = torch.randn(rows, 2, generator=g) * 0.1, torch.randn(2, inputs, *kernel, generator=g) * 0.1
+    params = {"a1.weight": a1, "a2.weight": a2, "b1.weight": b1, "b2.weight": b2, "alpha": torch.tensor(1.0)}
+    return params, glora_delta(weight, a1, a2, b1, b2, 1.0)
+
+
+LYCORIS_TARGETS = {  # (component, module path, key style, type)
+    "sd1": [
+        ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "ldm", "oft"),
+        ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te", "oft_diag"),
+        ("unet", "mid_block.resnets.0.conv1", "diffusers", "boft"),  # 3x3 conv
+        ("unet", "up_blocks.1.attentions.0.proj_in", "ldm", "glora"),  # 1x1 conv
+        ("text_encoder_0", "encoder.layers.1.mlp.fc1", "te", "glora"),
+    ],
+    "sdxl": [
+        ("unet", "down_blocks.1.attentions.0.transformer_blocks.1.attn1.to_q", "ldm", "oft"),
+        ("unet", "mid_block.resnets.0.conv1", "ldm", "oft_diag"),
+        ("text_encoder_1", "text_model.encoder.layers.1.self_attn.out_proj", "te", "boft"),
+        ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te", "glora"),
+        ("unet", "up_blocks.0.resnets.0.conv2", "ldm", "glora"),  # 3x3 conv, b2 carries the kernel
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["sd1", "sdxl"])
+def test_oft_boft_and_glora_files_change_weights_as_computed_directly(models, library, lora_dir, name):
+    model = models(name)
+    entries, deltas = {}, {}
+    for n, (component, path, style, kind) in enumerate(LYCORIS_TARGETS[name]):
+        params, deltas[(component, path)] = lycoris_module(kind, module_at(model, component, path).weight.detach(), n)
+        key = kohya_key(model, component, path, style)
+        entries |= {f"{key}.{param}": value for param, value in params.items()}
+    write_lora(lora_dir / "lyco.safetensors", entries)
+    before = state_of(model)
+    with apply_networks(model, extract_networks("<lyco:lyco:0.7:0.4>")[1], library) as report:
+        assert report.warnings == [] and report.patched_parameters == len(LYCORIS_TARGETS[name])
+        for component, path, _, kind in LYCORIS_TARGETS[name]:
+            key = f"{'unet' if component == 'unet' else 'te' + component[-1]}.{path}.weight"
+            multiplier = 0.4 if component == "unet" else 0.7
+            got = module_at(model, component, path).weight.detach()
+            assert torch.allclose(got, before[key] + multiplier * deltas[(component, path)], atol=1e-5), (kind, path)
+            assert deltas[(component, path)].abs().max() > 1e-3, kind  # the update is not nothing
+    remove_networks(model, library)
+    assert_same_state(state_of(model), before)
+
+
+def test_dyn_uses_the_first_ranks_and_is_part_of_the_applied_set(models, library, lora_dir):
+    model = models("sd1")
+    component, path, style = SD1_TARGETS[0]
+    weight = module_at(model, component, path).weight.detach()
+    up, down = lora_pair(weight, 6, seed=3)
+    key = kohya_key(model, component, path, style)
+    write_lora(lora_dir / "dy.safetensors", {f"{key}.lora_up.weight": up, f"{key}.lora_down.weight": down,
+                                             f"{key}.alpha": torch.tensor(3.0)})
+    original = weight.clone()
+    with apply_networks(model, extract_networks("<lora:dy:0.5:dyn=2>")[1], library):
+        want = original + 0.5 * (up[:, :2] @ down[:2]) * (3.0 / 6)
+        assert torch.allclose(module_at(model, component, path).weight, want, atol=1e-6)
+    with apply_networks(model, extract_networks("<lora:dy:0.5:0.5:2>")[1], library) as positional:
+        assert positional.reused  # the 4th positional argument is dyn too
+    with apply_networks(model, extract_networks("<lora:dy:0.5>")[1], library) as full:
+        assert not full.reused
+        want = original + 0.5 * (up @ down) * (3.0 / 6)
+        assert torch.allclose(module_at(model, component, path).weight, want, atol=1e-6)

@@ -76,3 +76,36 @@ def test_a_malformed_lora_tag_is_a_clear_error(api):
     client, _ = api
     response = client.post("/sdapi/v1/txt2img", json={**BASE, "prompt": "x <lora:sharp:abc>"})
     assert response.status_code in (422, 500) and "sharp" in response.text
+
+
+def test_pasted_infotext_with_a_renamed_lora_names_the_new_file_and_uses_it(api, data_dir):
+    from modules.processing import Txt2ImgParams
+    from modules.ui.send_to import PasteTarget, field_updates
+
+    client, state = api
+    with_lora, infotext = generate(client, "a circle <lora:sharp:0.8>")
+    lora_folder = data_dir / "models" / "Lora"
+    (lora_folder / "renamed").mkdir()
+    (lora_folder / "sharp.safetensors").rename(lora_folder / "renamed" / "crisp.safetensors")
+    target = PasteTarget("txt2img", Txt2ImgParams, {"prompt": "prompt box", "steps": "steps slider"})
+    pasted = field_updates(target, infotext, state)  # what ↙️ puts into the txt2img form
+    assert pasted["prompt box"] == "a circle <lora:crisp:0.8>" and pasted["steps slider"] == 3
+    again, new_infotext = generate(client, pasted["prompt box"])
+    assert np.array_equal(again, with_lora)  # the same weights, found under the new name
+    old_hash = infotext.split('Lora hashes: "sharp: ')[1][:12]
+    assert f'Lora hashes: "crisp: {old_hash}"' in new_infotext
+
+
+def test_loras_route_shows_header_and_user_metadata(api, data_dir):
+    client, _ = api
+    folder = data_dir / "models" / "Lora"
+    (folder / "sharp.json").write_text(json.dumps({"activation text": "sharp edges", "preferred weight": 0.7}),
+                                       encoding="utf-8")
+    safetensors.torch.save_file({"lora_unet_x.diff": torch.ones(1)}, str(folder / "tagged.safetensors"),
+                                metadata={"ss_output_name": "tagged"})
+    (folder / "tagged.json").write_text("{broken", encoding="utf-8")  # a warning in the log, not an error
+    listed = {item["name"]: item for item in client.get("/sdapi/v1/loras").json()}
+    assert listed["sharp"] == {"name": "sharp", "alias": "sharp", "path": str(folder / "sharp.safetensors"),
+                               "metadata": {}, "user_metadata": {"activation text": "sharp edges",
+                                                                 "preferred weight": 0.7}}
+    assert listed["tagged"]["metadata"] == {"ss_output_name": "tagged"} and listed["tagged"]["user_metadata"] == {}

@@ -18,6 +18,10 @@ from modules.sd_models.safe_load import UnsafeCheckpointError
      "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0", "lora_down.weight"),
     ("lora_unet_x.hada_w1_a", "lora_unet_x", "hada_w1_a"),
     ("lora_unet_x.diff_b", "lora_unet_x", "diff_b"),
+    ("lora_unet_x.oft_blocks", "lora_unet_x", "oft_blocks"),
+    ("lora_te_x.rescale", "lora_te_x", "rescale"),
+    ("lycoris_x.b1.weight", "lycoris_x", "b1.weight"),
+    ("lycoris_x.bm.weight", "lycoris_x", "bm.weight"),
 ])
 def test_split_key_finds_module_and_parameter(key, module, param):
     assert split_key(key) == (module, param)
@@ -43,11 +47,11 @@ def test_module_names_normalise_to_the_kohya_form(name, family, want):
 
 def test_parse_groups_keys_per_module_and_lists_the_rest(tmp_path):
     state = {"lora_unet_a.lora_up.weight": torch.zeros(4, 2), "lora_unet_a.lora_down.weight": torch.zeros(2, 3),
-             "lora_unet_a.alpha": torch.tensor(1.0), "lora_unet_b.oft_blocks": torch.zeros(1, 2, 2),
+             "lora_unet_a.alpha": torch.tensor(1.0), "lora_unet_b.hada_w1_a": torch.zeros(1, 2, 2),
              "weird": torch.zeros(1)}
     parsed = parse_lora_state(state, "x", tmp_path / "x.safetensors")
     assert list(parsed.modules) == ["lora_unet_a"] and isinstance(parsed.modules["lora_unet_a"], LoraUpDown)
-    assert parsed.unsupported == {"lora_unet_b": "OFT modules are not supported"}
+    assert parsed.unsupported == {"lora_unet_b": "unknown network type with parameters ['hada_w1_a']"}
     assert parsed.unknown_keys == ["weird"]
 
 

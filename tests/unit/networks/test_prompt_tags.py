@@ -37,3 +37,15 @@ def test_bad_tags_are_clear_errors(prompt, message):
 def test_a_batch_uses_the_first_prompts_networks_as_a1111():
     cleaned, uses = extract_networks_from_prompts(["<lora:a:1> one", "<lora:b:1> two"])
     assert cleaned == [" one", " two"] and [u.name for u in uses] == ["a"]
+
+
+def test_dyn_is_the_fourth_positional_or_named_argument():
+    _, uses = extract_networks("<lora:a:0.5:0.25:4> <lora:b:1:dyn=8> <lora:c:te=0.3:dyn=2:unet=0.6> <lora:d:1>")
+    assert [(u.name, u.te_multiplier, u.unet_multiplier, u.dyn_dim) for u in uses] == [
+        ("a", 0.5, 0.25, 4), ("b", 1.0, 1.0, 8), ("c", 0.3, 0.6, 2), ("d", 1.0, 1.0, None)]
+
+
+@pytest.mark.parametrize("prompt", ["<lora:a:1:dyn=0>", "<lora:a:1:dyn=x>", "<lora:a:1:1:2.5>", "<lora:a:1:dyn=-1>"])
+def test_dyn_must_be_a_positive_whole_number(prompt):
+    with pytest.raises(ValueError, match="dyn .* is not a positive whole number"):
+        extract_networks(prompt)
