@@ -37,7 +37,7 @@ def create_ui(state: EngineState) -> gr.Blocks:
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 png = png_info.create_tab()
             with gr.Tab("Train", id="train", elem_id="tab_train"):
-                train.create_tab(state)
+                train.create_tab(state, t2i.fields)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings_tab = settings.create_tab(state, skip_keys=list(quick.components))
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):

@@ -7,8 +7,9 @@ tabs need to turn a click into params (params_form.py) and an infotext into upda
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 
@@ -167,13 +168,40 @@ def create_seed_controls(tab: str) -> SeedControls:
 
 
 @dataclass
+class SizeSliders:
+    width: gr.Slider
+    height: gr.Slider
+    swap: gr.Button
+
+
+class SizeArea(Protocol):
+    """What the sampling controls need of a size widget group (img2img adds "Resize by")."""
+
+    width: gr.Slider
+    height: gr.Slider
+
+
+@dataclass
 class SamplingControls:
     fields: dict[str, Any] = field(default_factory=dict)
-    swap: gr.Button | None = None
+    size: SizeArea | None = None
 
 
-def create_sampling_controls(tab: str) -> SamplingControls:
-    """Sampler, schedule type, steps, size with swap, batch count/size, CFG scale."""
+def create_size_sliders(tab: str) -> SizeSliders:
+    """Width and height, with the button that swaps them."""
+    with gr.Row():
+        with gr.Column(scale=4):
+            width = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Width", elem_id=f"{tab}_width")
+            height = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Height", elem_id=f"{tab}_height")
+        swap = ToolButton(SWAP_SYMBOL, f"{tab}_res_switch_btn")
+    swap.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], show_progress="hidden",
+               queue=False)
+    return SizeSliders(width, height, swap)
+
+
+def create_sampling_controls(tab: str, size_area: Callable[[], SizeArea] | None = None) -> SamplingControls:
+    """Sampler, schedule type, steps, size (the sliders, or what `size_area` builds), batch
+    count/size, CFG scale."""
     with gr.Row(elem_id=f"{tab}_sampling_row"):
         sampler = gr.Dropdown(label="Sampling method", choices=sampling.sampler_names(), value="DPM++ 2M",
                               elem_id=f"{tab}_sampling")
@@ -182,21 +210,16 @@ def create_sampling_controls(tab: str) -> SamplingControls:
         steps = gr.Slider(1, MAX_STEPS, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
         with gr.Column(scale=4):
-            width = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Width", elem_id=f"{tab}_width")
-            height = gr.Slider(64, MAX_SIDE, value=512, step=8, label="Height", elem_id=f"{tab}_height")
-        swap = ToolButton(SWAP_SYMBOL, f"{tab}_res_switch_btn")
+            size = size_area() if size_area is not None else create_size_sliders(tab)
         with gr.Column(scale=2):
             batch_count = gr.Slider(1, MAX_BATCH_COUNT, value=1, step=1, label="Batch count",
                                     elem_id=f"{tab}_batch_count")
             batch_size = gr.Slider(1, MAX_BATCH_SIZE, value=1, step=1, label="Batch size",
                                    elem_id=f"{tab}_batch_size")
     cfg = gr.Slider(1, 30, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
-    swap.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], show_progress="hidden",
-               queue=False)
-    fields = {"sampler_name": sampler, "scheduler": scheduler, "steps": steps, "width": width, "height": height,
-              "n_iter": batch_count, "batch_size": batch_size, "cfg_scale": cfg}
-    return SamplingControls(fields, swap)
-
+    fields = {"sampler_name": sampler, "scheduler": scheduler, "steps": steps, "width": size.width,
+              "height": size.height, "n_iter": batch_count, "batch_size": batch_size, "cfg_scale": cfg}
+    return SamplingControls(fields, size)
 
 
 # --- settings widgets (Settings tab and the quicksettings bar) -------------------------------

@@ -58,6 +58,22 @@ def _editor_part(value: Any, part: str, mode: str) -> Image.Image:
     return image
 
 
+def source_size(mode: str, values: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Size of the image a sub-tab would start from, None when it holds none (or is Batch,
+    whose images are on the server). Same `values` as init_and_mask; never raises."""
+    if mode == "img2img":
+        image = values.get("image")
+    elif mode == "inpaint_upload":
+        image = values.get("inpaint_base")
+    elif mode in MODES:
+        editor = values.get(mode)
+        part = "background" if mode == "inpaint" else "composite"
+        image = editor.get(part) if isinstance(editor, Mapping) else None
+    else:
+        image = None
+    return image.size if isinstance(image, Image.Image) else None
+
+
 def init_and_mask(mode: str, values: Mapping[str, Any]) -> tuple[Image.Image, Image.Image | None]:
     """(init image, mask or None) for a sub-tab. `values` holds the sub-tab's inputs under
     the names "image", "sketch", "inpaint", "inpaint_sketch", "inpaint_base", "inpaint_mask"."""

@@ -29,10 +29,18 @@ class ExtraNetworksPanel:
 
 
 def all_cards(state: EngineState) -> dict[str, list[NetworkCard]]:
-    paths = state.paths
-    return {"embedding": network_cards.embedding_cards(paths.embeddings_dir),
-            "lora": network_cards.lora_cards(paths.lora_dir),
+    """The cards of every kind, from the engine's lists as they are."""
+    networks = state.extra_networks
+    return {"embedding": network_cards.embedding_cards(networks.embeddings, state.models.current_or_none),
+            "lora": network_cards.lora_cards(networks.loras),
             "checkpoint": network_cards.checkpoint_cards(state.models.checkpoints)}
+
+
+def refresh_engine_lists(state: EngineState) -> None:
+    """Have the engine rescan its LoRA and checkpoint folders (POST /sdapi/v1/refresh-loras and
+    refresh-checkpoints); the embedding database rescans whenever it is read."""
+    state.extra_networks.loras.refresh()
+    state.models.refresh()
 
 
 def gallery_value(cards: list[NetworkCard]) -> list[tuple[Any, str]]:
@@ -59,9 +67,14 @@ def create_panel(tab: str, state: EngineState, prompt: gr.Textbox) -> ExtraNetwo
         cards = {kind: network_cards.filter_cards(found, query) for kind, found in all_cards(state).items()}
         return [cards, *[gallery_value(cards[kind]) for kind in galleries]]
 
+    def refresh_and_show(query: str):
+        refresh_engine_lists(state)
+        return show(query)
+
     outputs = [shown, *galleries.values()]
-    for event in (accordion.expand, refresh.click, search.change):
+    for event in (accordion.expand, search.change):
         event(show, inputs=search, outputs=outputs, show_progress="hidden")
+    refresh.click(refresh_and_show, inputs=search, outputs=outputs, show_progress="hidden")
 
     def insert(kind: str):
         def handler(cards: dict[str, list[NetworkCard]], text: str, event: gr.SelectData):

@@ -1,5 +1,6 @@
 """The img2img tab: sub-tabs img2img / Sketch / Inpaint / Inpaint sketch / Inpaint upload /
-Batch, resize mode, denoising, inpaint settings → queued img2img jobs."""
+Batch, resize mode, size ("Resize to" or "Resize by"), denoising, inpaint settings → queued
+img2img jobs."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from modules.generation_jobs import params_to_json
 from modules.jobs import JobStatus
 from modules.processing import Img2ImgParams, ParamsError
 from modules.processing.params import INPAINTING_FILL, RESIZE_MODES
-from modules.ui import editor_images, extra_networks, img2img_batch, params_form, results, ui_config
+from modules.ui import editor_images, extra_networks, img2img_batch, img2img_size, params_form, results, ui_config
 from modules.ui.components import (SeedControls, TopRow, create_sampling_controls, create_seed_controls,
-                                   create_top_row, owner_of, wire_top_row)
+                                   create_size_sliders, create_top_row, owner_of, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
+from modules.ui.img2img_size import RESIZE_BY, RESIZE_TO, SizeChoice
 from modules.ui.results import ResultPanel, RunOutcome
 from modules.ui.send_to import PasteTarget, wire_paste
 from modules.ui.token_counter import TokenCounter
@@ -34,12 +36,18 @@ MODE_TABS = {
     "batch": ("Batch", "img2img_batch_tab"),
 }
 MASK_MODE_CHOICES = [(label, index) for label, index in params_form.MASK_MODES.items()]
-# Generate reads the sub-tab on screen from the page (as A1111's submit_img2img does): select
-# events also fire for programmatic switches and may arrive late, so they cannot be trusted.
-MODE_FROM_PAGE_JS = (
-    "() => { const modes = " + json.dumps({label: mode for mode, (label, _) in MODE_TABS.items()}) + ";"
-    " const tab = document.querySelector('#mode_img2img button[role=tab][aria-selected=true]');"
-    " return (tab && modes[tab.innerText.trim()]) || 'img2img'; }")
+RESIZE_TABS = {RESIZE_TO: ("Resize to", "img2img_tab_resize_to"), RESIZE_BY: ("Resize by", "img2img_tab_resize_by")}
+IMAGE_INPUT_NAMES = ("image", "sketch", "inpaint", "inpaint_sketch", "inpaint_base")  # what a sub-tab starts from
+# Generate reads the sub-tab and the size tab on screen from the page (as A1111's submit_img2img
+# does): select events also fire for programmatic switches and may arrive late, so they cannot
+# be trusted.
+TABS_FROM_PAGE_JS = f"""() => {{
+    const modes = {json.dumps({label: mode for mode, (label, _) in MODE_TABS.items()})};
+    const selected = (id) => document.querySelector('#' + id + ' button[role=tab][aria-selected=true]');
+    const mode = selected('mode_img2img'), size = selected('img2img_resize_tabs');
+    const resizeBy = size && size.innerText.trim() === {json.dumps(RESIZE_TABS[RESIZE_BY][0])};
+    return [(mode && modes[mode.innerText.trim()]) || 'img2img', resizeBy ? {RESIZE_BY} : {RESIZE_TO}];
+}}"""
 
 
 @dataclass
@@ -59,6 +67,18 @@ class ImageInputs:
 
 
 @dataclass
+class ResizeControls:
+    """The size section: "Resize to" (width, height) or "Resize by" (a scale of the source image)."""
+
+    width: gr.Slider
+    height: gr.Slider
+    tabs: gr.Tabs
+    scale: gr.Slider
+    resolution: gr.HTML  # "resize: from WxH to WxH"
+    selected_tab: gr.Number  # hidden; A1111's selected_scale_tab, set from the page when Generate is clicked
+
+
+@dataclass
 class Img2ImgTab:
     row: TopRow
     fields: dict[str, Any]
@@ -66,14 +86,15 @@ class Img2ImgTab:
     panel: ResultPanel
     images: ImageInputs
     mode_tabs: gr.Tabs
-    mode: gr.Textbox  # hidden; set from the page when Generate is clicked
+    mode: gr.Textbox  # hidden; follows the sub-tab, and is read from the page when Generate is clicked
     inpaint_controls: gr.Group
     networks: ExtraNetworksPanel
+    resize: ResizeControls
 
     def paste_target(self, mode: str = "img2img") -> PasteTarget:
         """Where "Send to img2img" / "Send to inpaint" put the image, and which sub-tab shows."""
         image = self.images.inpaint if mode == "inpaint" else self.images.image
-        extra = {self.mode_tabs: gr.update(selected=mode),
+        extra = {self.mode_tabs: gr.update(selected=mode), self.mode: mode,
                  self.inpaint_controls: gr.update(visible=mode in editor_images.INPAINT_MODES)}
         return PasteTarget(TAB, Img2ImgParams, self.fields, image, extra)
 
@@ -133,6 +154,18 @@ def _create_inpaint_controls(fields: dict[str, Any]) -> gr.Group:
     return group
 
 
+def _create_resize_controls() -> ResizeControls:
+    with gr.Tabs(elem_id="img2img_resize_tabs") as tabs:
+        with gr.Tab(RESIZE_TABS[RESIZE_TO][0], id="resize_to", elem_id=RESIZE_TABS[RESIZE_TO][1]):
+            sliders = create_size_sliders(TAB)
+        with gr.Tab(RESIZE_TABS[RESIZE_BY][0], id="resize_by", elem_id=RESIZE_TABS[RESIZE_BY][1]):
+            scale = gr.Slider(img2img_size.SCALE_MIN, img2img_size.SCALE_MAX, value=1.0,
+                              step=img2img_size.SCALE_STEP, label="Scale", elem_id="img2img_scale")
+            resolution = gr.HTML(img2img_size.NO_IMAGE_TEXT, elem_id="img2img_scale_resolution_preview")
+    selected_tab = gr.Number(RESIZE_TO, precision=0, visible=False, elem_id="img2img_selected_scale_tab")
+    return ResizeControls(sliders.width, sliders.height, tabs, scale, resolution, selected_tab)
+
+
 def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
     row = create_top_row(TAB, state)
     networks = extra_networks.create_panel(TAB, state, row.prompt)
@@ -144,7 +177,7 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
             fields["resize_mode"] = gr.Radio([(label, index) for index, label in RESIZE_MODES.items()], value=0,
                                              label="Resize mode", elem_id="resize_mode")
             inpaint_controls = _create_inpaint_controls(fields)
-            controls = create_sampling_controls(TAB)
+            controls = create_sampling_controls(TAB, size_area=_create_resize_controls)
             fields.update(controls.fields)
             fields["denoising_strength"] = gr.Slider(0, 1, value=0.75, step=0.01, label="Denoising strength",
                                                      elem_id=f"{TAB}_denoising_strength")
@@ -152,24 +185,49 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
             fields.update(seed.fields)
         with gr.Column(scale=1):
             panel = results.create_result_panel(TAB)
-    ui_config.apply_ui_config(state.paths.ui_config_file, TAB, fields.values())
-    tab = Img2ImgTab(row, fields, seed, panel, images, mode_tabs, mode, inpaint_controls, networks)
+    resize: ResizeControls = controls.size  # as _create_resize_controls built it
+    ui_config.apply_ui_config(state.paths.ui_config_file, TAB, [*fields.values(), resize.scale])
+    tab = Img2ImgTab(row, fields, seed, panel, images, mode_tabs, mode, inpaint_controls, networks, resize)
+    show_resolution = _wire_resolution_preview(tab)
     for name, item in mode_tab_items.items():
-        item.select(lambda name=name: gr.update(visible=name in editor_images.INPAINT_MODES),
-                    outputs=inpaint_controls, show_progress="hidden", queue=False)
+        selected = item.select(lambda name=name: (gr.update(visible=name in editor_images.INPAINT_MODES), name),
+                               outputs=[inpaint_controls, mode], show_progress="hidden", queue=False)
+        selected.then(**show_resolution)
     _wire(tab, state, counter)
     return tab
 
 
-def build_params(mode: str, values: dict[str, Any], image_values: dict[str, Any]) -> Img2ImgParams:
-    """Params for one sub-tab (not Batch): the init image and mask from its inputs."""
+def _wire_resolution_preview(tab: Img2ImgTab) -> dict[str, Any]:
+    """Keep "resize: from WxH to WxH" up to date; returns the event arguments, for chaining.
+    Editors report only uploads: their change event fires for every brush stroke."""
+    images = tab.images
+    inputs = [tab.mode, tab.resize.scale, *(getattr(images, name) for name in IMAGE_INPUT_NAMES)]
+
+    def show(mode: str, scale: float, *image_values: Any) -> str:
+        size = editor_images.source_size(mode, dict(zip(IMAGE_INPUT_NAMES, image_values)))
+        return img2img_size.resize_from_to_html(size, scale)
+
+    arguments = {"fn": show, "inputs": inputs, "outputs": tab.resize.resolution, "show_progress": "hidden"}
+    triggers = [tab.resize.scale.change, images.image.change, images.inpaint_base.change, images.sketch.upload,
+                images.inpaint.upload, images.inpaint_sketch.upload]
+    gr.on(triggers, trigger_mode="always_last", **arguments)
+    return arguments
+
+
+def build_params(mode: str, values: dict[str, Any], image_values: dict[str, Any],
+                 size: SizeChoice) -> Img2ImgParams:
+    """Params for one sub-tab (not Batch): the init image and mask from its inputs, and the
+    output size from the sliders or (Resize by) from the init image."""
     init, mask = editor_images.init_and_mask(mode, image_values)
-    values = dict(values, init_images=[init], mask=mask)
+    values = dict(size.form_values(values, init.size), init_images=[init], mask=mask)
     if mask is None:  # the inpaint settings mean nothing without a mask
         for name in ("mask_blur", "inpainting_mask_invert", "inpainting_fill", "inpaint_full_res",
                      "inpaint_full_res_padding"):
             values.pop(name, None)
-    return params_form.params_from_form(Img2ImgParams, values)
+    try:
+        return params_form.params_from_form(Img2ImgParams, values)
+    except ParamsError as e:
+        raise size.explain(e, init.size) from None
 
 
 def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
@@ -180,35 +238,39 @@ def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     results.wire_seed_reuse(tab.seed, panel)
     wire_paste(row.paste, row.prompt, tab.paste_target(), state)
     image_inputs = tab.images.by_name()
-    inputs = {tab.mode, *tab.fields.values(), *image_inputs.values()}
+    resize = tab.resize
+    inputs = {tab.mode, resize.selected_tab, resize.scale, *tab.fields.values(), *image_inputs.values()}
 
     def generate(data: dict[Any, Any], request: gr.Request):
         mode = data[tab.mode]
         values = {name: data[component] for name, component in tab.fields.items()}
         images = {name: data[component] for name, component in image_inputs.items()}
         owner = owner_of(request)
-        if mode == "batch":
-            yield from stream_batch(state, values, images, owner, tab)
-            return
         try:
-            params = build_params(mode, values, images)
+            size = SizeChoice.from_form(data[resize.selected_tab], data[resize.scale])
+            params = None if mode == "batch" else build_params(mode, values, images, size)
         except ParamsError as e:
             raise gr.Error(str(e), print_exception=False) from None
+        if params is None:
+            yield from stream_batch(state, values, images, owner, tab, size)
+            return
         yield from results.stream_generation(state, params, owner, row, panel)
 
-    read_mode = row.generate.click(None, outputs=tab.mode, js=MODE_FROM_PAGE_JS, show_progress="hidden")
-    read_mode.then(generate, inputs=inputs, outputs=results.generation_outputs(row, panel),
+    read_tabs = row.generate.click(None, outputs=[tab.mode, resize.selected_tab], js=TABS_FROM_PAGE_JS,
+                                   show_progress="hidden")
+    read_tabs.then(generate, inputs=inputs, outputs=results.generation_outputs(row, panel),
                    concurrency_limit=None, show_progress="hidden")
 
 
 def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, Any], owner: str,
-                 tab: Img2ImgTab):
-    """One queued job per image of the input folder, one after another (Interrupt stops the batch)."""
+                 tab: Img2ImgTab, size: SizeChoice):
+    """One queued job per image of the input folder, one after another (Interrupt stops the
+    batch). "Resize by" scales each image by its own size, as in A1111."""
     try:
         files = img2img_batch.batch_inputs(images["batch_input_dir"])
         masks = img2img_batch.mask_folder(images["batch_mask_dir"])
         output = img2img_batch.output_folder(images["batch_output_dir"])
-        first = _batch_params(values, files[0], masks)  # bad settings fail before anything is queued
+        first = batch_params(values, files[0], masks, size)  # bad settings fail before anything is queued
     except (ParamsError, OSError) as e:
         raise gr.Error(str(e), print_exception=False) from None
     row, panel = tab.row, tab.panel
@@ -216,7 +278,7 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
     done = RunOutcome([], [], {}, 0.0, None)
     for index, path in enumerate(files):
         try:
-            params = first if index == 0 else _batch_params(values, path, masks)
+            params = first if index == 0 else batch_params(values, path, masks, size)
         except (ParamsError, OSError) as e:
             done.message = f"{path.name}: {e}"
             break
@@ -232,10 +294,12 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
     yield results.finished_updates(done, row, panel)
 
 
-def _batch_params(values: dict[str, Any], path: Path, masks: Path | None) -> Img2ImgParams:
+def batch_params(values: dict[str, Any], path: Path, masks: Path | None, size: SizeChoice) -> Img2ImgParams:
+    """Params for one image of a Batch folder: inpaint when the mask folder has its mask;
+    "Resize by" scales this image's own size."""
     mask_path = img2img_batch.find_mask(masks, path)
     image_values = {"image": img2img_batch.load_image(path)}
     if mask_path is None:
-        return build_params("img2img", values, image_values)
+        return build_params("img2img", values, image_values, size)
     upload = {"inpaint_base": image_values["image"], "inpaint_mask": img2img_batch.load_image(mask_path)}
-    return build_params("inpaint_upload", values, upload)
+    return build_params("inpaint_upload", values, upload, size)

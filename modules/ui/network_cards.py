@@ -1,6 +1,7 @@
 """Cards of the extra networks panel: LoRAs, embeddings and checkpoints with their preview
 images (an image beside the file, A1111's naming), and what clicking a card does to the
-prompt. Gradio-free; the file lists come from the engine's networks and model manager.
+prompt. Gradio-free; the lists are the engine's own (its LoRA library, embedding database
+and model manager), so the panel shows what the API lists.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from modules.networks import EmbeddingDatabase, LoraLibrary
+from modules.networks import EmbeddingDatabase, LoraLibrary, read_user_metadata
 from modules.sd_models.checkpoints import CheckpointInfo
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -41,14 +43,33 @@ def _is_preview(path: Path) -> bool:
     return ".preview." in path.name.lower()
 
 
-def lora_cards(lora_dir: Path) -> list[NetworkCard]:
-    names = LoraLibrary([lora_dir]).names()
-    return [NetworkCard("lora", name, path, find_preview(path), f"<lora:{name}:{DEFAULT_LORA_WEIGHT}>")
-            for name, path in sorted(names.items(), key=lambda item: item[0].lower())]
+def lora_cards(library: LoraLibrary) -> list[NetworkCard]:
+    """The library's LoRAs as of its last scan (LoraLibrary.refresh rescans the folders). The
+    tag's weight is the "preferred weight" of the user metadata beside the file, as in A1111."""
+    return [NetworkCard("lora", name, path, find_preview(path), lora_tag(name, path))
+            for name, path in sorted(library.names().items(), key=lambda item: item[0].lower())]
 
 
-def embedding_cards(embeddings_dir: Path) -> list[NetworkCard]:
-    files = [p for p in EmbeddingDatabase([embeddings_dir]).files() if not _is_preview(p)]
+def lora_tag(name: str, path: Path) -> str:
+    weight = read_user_metadata(path).preferred_weight  # a broken file: no preference (the API logs why)
+    return f"<lora:{name}:{weight if weight is not None else DEFAULT_LORA_WEIGHT:g}>"
+
+
+def embedding_cards(database: EmbeddingDatabase, model: Any | None) -> list[NetworkCard]:
+    """The embeddings that load for `model` (the "loaded" list of GET /sdapi/v1/embeddings),
+    by the name a prompt uses; while no model is loaded, every embedding file by its name."""
+    if model is None:
+        return _embedding_file_cards(database.files())
+    try:
+        loaded = database.load(model).loaded
+    except ValueError:  # a model family without embeddings
+        return []
+    return [NetworkCard("embedding", name, e.path, find_preview(e.path), name)
+            for name, e in sorted(loaded.items(), key=lambda item: item[0].lower())]
+
+
+def _embedding_file_cards(files: list[Path]) -> list[NetworkCard]:
+    files = [p for p in files if not _is_preview(p)]
     # a .png is itself an embedding only when nothing else has its name (then it is a preview)
     stems = {p.stem for p in files if p.suffix.lower() != ".png"}
     files = [p for p in files if p.suffix.lower() != ".png" or p.stem not in stems]

@@ -2,17 +2,19 @@
 
 Creating writes the file at once (it only reads the text encoder's token table); training is
 a "train" job in the queue, checked first as the API checks it, then followed like a
-generation: progress bar, loss/step text, preview image, Interrupt.
+generation: progress bar, loss/step text, preview image, Interrupt. Previews use the last
+training prompt, or (A1111's "Read parameters … from txt2img tab") the txt2img tab's settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from modules import sampling
 from modules.engine_state import EngineState
 from modules.jobs import Job, JobStatus
 from modules.processing import ParamsError
@@ -26,6 +28,17 @@ from modules.ui.components import ToolButton, owner_of
 MODEL_WAIT_SECONDS = 600  # a checkpoint may still be loading in the background
 REFRESH_SYMBOL = "🔄"
 DEFAULT_TEMPLATE = TrainParams.template_filename
+# TrainParams preview field <- txt2img params field (A1111's txt2img_preview_params)
+TXT2IMG_PREVIEW_FIELDS = {
+    "preview_prompt": "prompt",
+    "preview_negative_prompt": "negative_prompt",
+    "preview_steps": "steps",
+    "preview_sampler_index": "sampler_name",
+    "preview_cfg_scale": "cfg_scale",
+    "preview_seed": "seed",
+    "preview_width": "width",
+    "preview_height": "height",
+}
 
 
 @dataclass
@@ -41,6 +54,7 @@ class CreateEmbeddingForm:
 class TrainTab:
     create: CreateEmbeddingForm
     fields: dict[str, Any]  # TrainParams field name -> component
+    txt2img_inputs: dict[str, Any]  # txt2img params field -> component, for previews read from txt2img
     refresh: gr.Button
     train: gr.Button
     interrupt: gr.Button
@@ -68,13 +82,39 @@ def template_choices(state: EngineState) -> list[str]:
     return sorted(list_templates(template_dirs(state.paths.data_dir)))
 
 
-def build_train_params(values: dict[str, Any]) -> TrainParams:
-    """TrainParams from the form (keyed by field name); ParamsError names a bad field."""
+def preview_values_from_txt2img(txt2img: Mapping[str, Any]) -> dict[str, Any]:
+    """The preview_* training fields from the txt2img tab's values (keyed by params field name)."""
+    values = {preview: txt2img[source] for preview, source in TXT2IMG_PREVIEW_FIELDS.items()}
+    names = sampling.sampler_names()
+    if values["preview_sampler_index"] not in names:
+        raise ParamsError("preview_sampler_index", f"txt2img's sampler {values['preview_sampler_index']!r} "
+                                                   f"is not one of: {', '.join(names)}")
+    values["preview_sampler_index"] = names.index(values["preview_sampler_index"])
+    return values
+
+
+def from_txt2img(error: ParamsError, preview_from_txt2img: bool) -> ParamsError:
+    """An error in a preview field read from txt2img, saying where the value came from."""
+    source = TXT2IMG_PREVIEW_FIELDS.get(error.field)
+    if not preview_from_txt2img or source is None:
+        return error
+    message = str(error).removeprefix(f"{error.field}: ")
+    return ParamsError(error.field, f"{message} (read from the txt2img tab's {source})")
+
+
+def build_train_params(values: dict[str, Any], txt2img: Mapping[str, Any] | None = None) -> TrainParams:
+    """TrainParams from the form (keyed by field name); with "preview_from_txt2img" checked,
+    the preview settings come from `txt2img` (the txt2img tab's values). ParamsError names a
+    bad field."""
     values = dict(values)
     values["embedding_name"] = values.get("embedding_name") or ""
     values["learn_rate"] = str(values.get("learn_rate", "")).strip()
     for name in ("data_root", "log_directory"):
         values[name] = str(values.get(name) or "").strip()
+    if values.get("preview_from_txt2img"):
+        if txt2img is None:
+            raise ValueError("preview_from_txt2img is checked, but no txt2img values were given")
+        values.update(preview_values_from_txt2img(txt2img))
     return params_form.params_from_form(TrainParams, values)  # type: ignore[arg-type]
 
 
@@ -153,10 +193,11 @@ def _create_train_form(state: EngineState, fields: dict[str, Any]) -> gr.Button:
         fields["save_embedding_every"] = gr.Number(
             label="Save a copy of embedding to log directory every N steps, 0 to disable", value=500, precision=0,
             elem_id="train_save_embedding_every")
-    fields["preview_prompt"] = gr.Textbox(label="Preview prompt", placeholder="empty: the last training prompt",
-                                          elem_id="train_preview_prompt")
     fields["save_image_with_stored_embedding"] = gr.Checkbox(
         label="Save images with embedding in PNG chunks", value=True, elem_id="train_save_image_with_stored_embedding")
+    fields["preview_from_txt2img"] = gr.Checkbox(
+        label="Read parameters (prompt, etc...) from txt2img tab when making previews", value=False,
+        elem_id="train_preview_from_txt2img")
     fields["shuffle_tags"] = gr.Checkbox(label="Shuffle tags by ',' when creating prompts.", value=False,
                                          elem_id="train_shuffle_tags")
     fields["tag_drop_out"] = gr.Slider(0.0, 1.0, value=0.0, step=0.1, label="Drop out tags when creating prompts.",
@@ -167,7 +208,8 @@ def _create_train_form(state: EngineState, fields: dict[str, Any]) -> gr.Button:
     return refresh
 
 
-def create_tab(state: EngineState) -> TrainTab:
+def create_tab(state: EngineState, txt2img_fields: Mapping[str, Any]) -> TrainTab:
+    """The tab; `txt2img_fields` are the txt2img tab's components by params field name."""
     fields: dict[str, Any] = {}
     with gr.Row(equal_height=False, elem_id="train_main_row"):
         with gr.Column(scale=1):
@@ -186,7 +228,8 @@ def create_tab(state: EngineState) -> TrainTab:
                                height=256, format="png")
             gallery = gr.Gallery(label="Output", show_label=False, elem_id="ti_gallery", columns=4, height="auto",
                                  object_fit="contain", format="png", interactive=False)
-    tab = TrainTab(create, fields, refresh, train, interrupt, progress, output, preview, gallery)
+    txt2img_inputs = {source: txt2img_fields[source] for source in TXT2IMG_PREVIEW_FIELDS.values()}
+    tab = TrainTab(create, fields, txt2img_inputs, refresh, train, interrupt, progress, output, preview, gallery)
     _wire(tab, state)
     train_item.select(lambda: _choices_update(state), outputs=fields["embedding_name"], show_progress="hidden")
     return tab
@@ -219,12 +262,15 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
                       show_progress="hidden")
 
     def train(data: dict[Any, Any], request: gr.Request):
+        values = {name: data[component] for name, component in tab.fields.items()}
         try:
-            params = build_train_params({name: data[component] for name, component in tab.fields.items()})
+            params = build_train_params(values, {name: data[c] for name, c in tab.txt2img_inputs.items()})
             resolve_inputs(params, state.paths.data_dir)
             trainable_embedding(state.extra_networks.embeddings, state.models.current(timeout=MODEL_WAIT_SECONDS),
                                 params.embedding_name)
-        except (ParamsError, NoModelLoadedError) as e:
+        except ParamsError as e:
+            raise _fail(from_txt2img(e, bool(values["preview_from_txt2img"]))) from None
+        except NoModelLoadedError as e:
             raise _fail(e) from None
         job_id = state.jobs.submit(TRAIN_JOB_KIND, params.to_dict(), owner_of(request))
         yield {tab.train: gr.update(visible=False), tab.interrupt: gr.update(visible=True),
@@ -233,7 +279,7 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
         job = yield from _follow(state, tab, job_id)
         yield _finished(tab, job)
 
-    tab.train.click(train, inputs=set(tab.fields.values()),
+    tab.train.click(train, inputs={*tab.fields.values(), *tab.txt2img_inputs.values()},
                     outputs=[tab.train, tab.interrupt, tab.progress, tab.output, tab.preview, tab.gallery],
                     concurrency_limit=None, show_progress="hidden")
 

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -43,22 +45,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("ui-data")
-    write_checkpoint(data / "models" / "Stable-diffusion" / "tiny.safetensors", TINY_ARCHITECTURES["sd1"])
-    extension = data / "extensions" / "demo-extension"
-    (extension / "javascript").mkdir(parents=True)
-    (extension / "javascript" / "demo.js").write_text(EXTENSION_JS)
-    lora = data / "models" / "Lora" / "tiny-style.safetensors"  # only listed, never loaded here
-    lora.parent.mkdir(parents=True)
-    lora.write_bytes(b"not read by the panel")
-    Image.new("RGB", (32, 32), (200, 30, 30)).save(lora.with_suffix(".png"))
+@contextmanager
+def serve(data: Path, *flags: str) -> Iterator[str]:
+    """launch.py serving `data` (the caller puts a checkpoint there) with `flags`; yields the base URL."""
     port = free_port()
     log = open(data / "server.log", "w+")
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "launch.py"), "--skip-install", "--port", str(port), "--data-dir", str(data),
-         "--no-demo-model"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+         "--no-demo-model", *flags], stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(1200):
@@ -71,11 +65,26 @@ def server(tmp_path_factory):
             time.sleep(0.1)
         else:
             pytest.fail("server did not answer: " + (data / "server.log").read_text())
-        yield base, data
+        yield base
     finally:
         process.terminate()
         process.wait(20)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ui-data")
+    write_checkpoint(data / "models" / "Stable-diffusion" / "tiny.safetensors", TINY_ARCHITECTURES["sd1"])
+    extension = data / "extensions" / "demo-extension"
+    (extension / "javascript").mkdir(parents=True)
+    (extension / "javascript" / "demo.js").write_text(EXTENSION_JS)
+    lora = data / "models" / "Lora" / "tiny-style.safetensors"  # only listed, never loaded here
+    lora.parent.mkdir(parents=True)
+    lora.write_bytes(b"not read by the panel")
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(lora.with_suffix(".png"))
+    with serve(data) as base:
+        yield base, data
 
 
 @pytest.fixture(scope="module")

@@ -207,20 +207,21 @@ def test_network_card_click_toggles_its_syntax_in_the_prompt():
 
 
 def test_network_cards_find_previews_beside_the_files(tmp_path):
+    from modules.networks import EmbeddingDatabase, LoraLibrary
     from modules.ui.network_cards import embedding_cards, lora_cards
 
     (tmp_path / "Lora" / "sub").mkdir(parents=True)
     (tmp_path / "Lora" / "sub" / "b.safetensors").write_bytes(b"x")
     (tmp_path / "Lora" / "sub" / "b.preview.jpg").write_bytes(b"x")
     (tmp_path / "Lora" / "a.pt").write_bytes(b"x")
-    cards = lora_cards(tmp_path / "Lora")
+    cards = lora_cards(LoraLibrary([tmp_path / "Lora"]))
     assert [(c.name, c.prompt_text, c.preview and c.preview.name) for c in cards] == [
         ("a", "<lora:a:1>", None), ("b", "<lora:b:1>", "b.preview.jpg")]
     (tmp_path / "emb").mkdir()
     for name in ("word.pt", "word.png", "inpng.png", "other.preview.png"):
         (tmp_path / "emb" / name).write_bytes(b"x")
-    assert [(c.name, c.preview and c.preview.name) for c in embedding_cards(tmp_path / "emb")] == [
-        ("inpng", None), ("word", "word.png")]
+    cards = embedding_cards(EmbeddingDatabase([tmp_path / "emb"]), model=None)  # no model: every file
+    assert [(c.name, c.preview and c.preview.name) for c in cards] == [("inpng", None), ("word", "word.png")]
 
 
 class _Widget:  # the attributes ui_config reads from a Gradio component
