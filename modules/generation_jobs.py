@@ -19,7 +19,9 @@ from PIL import Image
 from modules import processing
 from modules.fileio import atomic_write_bytes
 from modules.images import encode_image, read_infotext
+from modules.options import OptionError
 from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
+from modules.sd_models.manager import CheckpointNotFoundError
 
 log = logging.getLogger(__name__)
 PARAM_CLASSES: dict[str, type[GenerationParams]] = {"txt2img": Txt2ImgParams, "img2img": Img2ImgParams}
@@ -66,6 +68,40 @@ def params_from_json(kind: str, data: dict[str, Any]) -> GenerationParams:
     except TypeError as e:
         raise ParamsError(kind, str(e)) from None
     return params.validate()
+
+
+def check_references(params: GenerationParams, state: Any) -> None:
+    """Names a job refers to (styles, settings, checkpoints, VAE) must exist when it is
+    queued, so a typo or a file path is refused up front instead of failing in the worker."""
+    known_styles = state.styles.names()
+    for name in params.styles:
+        if name not in known_styles:
+            raise ParamsError("styles", f"unknown style {name!r}; known styles: {known_styles}")
+    for key, value in params.override_settings.items():
+        _check_override(key, value, state)
+    if params.refiner_checkpoint:
+        _check_checkpoint("refiner_checkpoint", params.refiner_checkpoint, state)
+
+
+def _check_override(key: str, value: Any, state: Any) -> None:
+    info = state.options.registry.infos.get(key)
+    if info is None:
+        raise ParamsError("override_settings", f"unknown setting {key!r}")
+    try:
+        info.validate(value)
+    except OptionError as e:
+        raise ParamsError("override_settings", str(e)) from None
+    if key == "sd_model_checkpoint" and value:
+        _check_checkpoint("override_settings", value, state)
+    if key == "sd_vae" and value not in state.models.vae_choices():
+        raise ParamsError("override_settings", f"unknown VAE {value!r}; choose one of {state.models.vae_choices()}")
+
+
+def _check_checkpoint(field_name: str, name: str, state: Any) -> None:
+    try:
+        state.models.find(name)
+    except CheckpointNotFoundError as e:
+        raise ParamsError(field_name, str(e)) from None
 
 
 def params_to_json(params: GenerationParams) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from modules import images, sampling
 from modules.api.auth import basic_auth_dependency
@@ -24,6 +25,15 @@ from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
 
 IMAGE_TYPES = {"init_images": (list[str], Field(default_factory=list, description="base64 images")),
                "mask": (str | None, Field(default=None, description="base64 image, white = repaint"))}
+
+# A1111 fields for features Easel does not have. Clients such as webuiapi send them on every
+# request, with the values that change nothing in A1111 either: those are accepted and
+# dropped; any other value is refused, naming the field.
+INERT_A1111_FIELDS: dict[str, tuple[float, ...]] = {
+    "firstphase_width": (0,), "firstphase_height": (0,),  # the pre-1.0 hires fix's first pass size
+    "s_churn": (0,), "s_tmin": (0,), "s_tmax": (0,),  # A1111 reads s_tmax 0 as infinity
+    "s_noise": (1,), "s_min_uncond": (0,),
+}
 
 
 def _request_model(name: str, cls: type) -> type[BaseModel]:
@@ -42,12 +52,26 @@ def _request_model(name: str, cls: type) -> type[BaseModel]:
         send_images=(bool, True), save_images=(bool, False),
         script_name=(str | None, None), script_args=(list, Field(default_factory=list)),
         alwayson_scripts=(dict, Field(default_factory=dict)),
+        **{key: (float | None, Field(default=None, description=f"A1111 only: {values[0]} (no effect) or absent"))
+           for key, values in INERT_A1111_FIELDS.items()},
     )
+    if "init_images" in spec:
+        spec["include_init_images"] = (bool, Field(default=False, description="echo init_images in parameters"))
     return create_model(name, __config__=ConfigDict(extra="forbid"), **spec)
 
 
 Txt2ImgRequest = _request_model("StableDiffusionProcessingTxt2Img", Txt2ImgParams)
 Img2ImgRequest = _request_model("StableDiffusionProcessingImg2Img", Img2ImgParams)
+JOB_PARAM_MODELS = {"txt2img": Txt2ImgRequest, "img2img": Img2ImgRequest}
+
+
+def _check_job_param_types(kind: str, params: dict[str, Any]) -> None:
+    """/easel/v1/jobs params get the sync routes' type checks: a 422 naming the field, as there."""
+    try:
+        JOB_PARAM_MODELS[kind].model_validate(params)
+    except ValidationError as e:
+        raise RequestValidationError([{**error, "loc": ("body", "params", *error["loc"])}
+                                      for error in e.errors(include_url=False)]) from None
 
 
 class GenerationResponse(BaseModel):
@@ -97,10 +121,19 @@ def request_owner(request: Request) -> str:
     return "client:" + (request.client.host if request.client else "unknown")
 
 
+def _drop_inert_fields(data: dict[str, Any]) -> None:
+    for key, inert in INERT_A1111_FIELDS.items():
+        value = data.pop(key)
+        if value is not None and value not in inert:
+            raise HTTPException(422, f"{key}: Easel does not implement this A1111 setting; "
+                                     f"send {inert[0]} or leave it out (got {value})")
+
+
 def _job_params(kind: str, body: BaseModel) -> dict[str, Any]:
-    data = body.model_dump()
+    data = body.model_dump(exclude={"include_init_images"})
     if data.pop("script_name") or data.pop("script_args") or data.pop("alwayson_scripts"):
         raise HTTPException(422, "script_name/alwayson_scripts: no scripts are installed yet")
+    _drop_inert_fields(data)
     sampler_index = data.pop("sampler_index")
     if sampler_index and "sampler_name" not in body.model_fields_set:
         data["sampler_name"] = sampler_index
@@ -110,6 +143,12 @@ def _job_params(kind: str, body: BaseModel) -> dict[str, Any]:
     return data
 
 
+def _echoed_parameters(body: BaseModel) -> dict[str, Any]:
+    """The request as A1111 answers it: images left out unless include_init_images asks."""
+    images = set() if getattr(body, "include_init_images", False) else {"init_images", "mask"}
+    return body.model_dump(exclude={"include_init_images", *images})
+
+
 def create_router(state: EngineState) -> APIRouter:
     users = parse_credentials(state.args.api_auth)
     dependencies = [Depends(basic_auth_dependency(users))] if users else []
@@ -117,13 +156,24 @@ def create_router(state: EngineState) -> APIRouter:
     queue = state.jobs
 
     def submit(kind: str, params: dict[str, Any], owner: str) -> str:
-        from modules.generation_jobs import params_from_json
+        from modules.generation_jobs import check_references, params_from_json
 
-        try:
-            params_from_json(kind, params)  # reject bad input now, not inside the worker
+        try:  # reject bad input now, not inside the worker
+            check_references(params_from_json(kind, params), state)
         except ParamsError as e:
             raise HTTPException(422, str(e)) from e
+        require_checkpoint(params)
         return queue.submit(kind, params, owner=owner)
+
+    def require_checkpoint(params: dict[str, Any]) -> None:
+        """No model loaded, none loading and none named in the request: a 409 now (as the other
+        model routes answer) rather than a job that fails in the worker as a 500."""
+        models = state.models
+        override = params.get("override_settings")
+        if isinstance(override, dict) and override.get("sd_model_checkpoint"):
+            return
+        if models.current_or_none is None and models.wait_idle(0):
+            raise HTTPException(409, models.last_error or "no checkpoint is loaded; choose one in sd_model_checkpoint")
 
     def run_sync(kind: str, body: BaseModel, request: Request) -> GenerationResponse:
         params = _job_params(kind, body)
@@ -132,8 +182,7 @@ def create_router(state: EngineState) -> APIRouter:
             raise HTTPException(500, job.error or "generation failed")
         result = job.result or {}
         encoded = [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(result)]
-        return GenerationResponse(images=encoded if body.send_images else [],
-                                  parameters=body.model_dump(exclude={"init_images", "mask"}),
+        return GenerationResponse(images=encoded if body.send_images else [], parameters=_echoed_parameters(body),
                                   info=json.dumps(result.get("info", {})))
 
     @router.post("/sdapi/v1/txt2img", response_model=GenerationResponse)
@@ -144,9 +193,11 @@ def create_router(state: EngineState) -> APIRouter:
     def img2img(body: Img2ImgRequest, request: Request) -> GenerationResponse:  # type: ignore[valid-type]
         return run_sync("img2img", body, request)
 
-    def run_extras(params: dict[str, Any], request: Request) -> list[str]:
-        try:
+    def run_extras(params: dict[str, Any], request: Request, image_field: str) -> list[str]:
+        try:  # reject bad input now, not inside the worker
             extras_params({k: v for k, v in params.items() if k not in ("images", "save")})
+            for image in params["images"]:
+                decode_image(image, image_field)
         except ParamsError as e:
             raise HTTPException(422, str(e)) from e
         job = queue.wait(queue.submit("extras", params, owner=request_owner(request)))
@@ -158,14 +209,14 @@ def create_router(state: EngineState) -> APIRouter:
     def extra_single_image(body: ExtrasSingleRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         data = body.model_dump()
         params = {"images": [data.pop("image")], "save": False, **_extras_fields(data)}
-        [image] = run_extras(params, request)
+        [image] = run_extras(params, request, "image")
         return {"html_info": "", "image": image}
 
     @router.post("/sdapi/v1/extra-batch-images")
     def extra_batch_images(body: ExtrasBatchRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         data = body.model_dump()
         params = {"images": [item["data"] for item in data.pop("imageList")], "save": False, **_extras_fields(data)}
-        return {"html_info": "", "images": run_extras(params, request)}
+        return {"html_info": "", "images": run_extras(params, request, "imageList")}
 
     @router.get("/sdapi/v1/progress")
     def progress(skip_current_image: bool = False) -> dict[str, Any]:
@@ -205,6 +256,7 @@ def create_router(state: EngineState) -> APIRouter:
     def create_job(body: JobSubmit, request: Request) -> dict[str, str]:
         if body.kind not in ("txt2img", "img2img"):
             raise HTTPException(422, f"kind: must be txt2img or img2img, got {body.kind!r}")
+        _check_job_param_types(body.kind, body.params)
         return {"id": submit(body.kind, body.params, request_owner(request))}
 
     def own_job(job_id: str, request: Request):

@@ -6,11 +6,12 @@ import os
 import signal
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 
 from modules import devices
 from modules.api.auth import basic_auth_dependency
-from modules.api.models import MemoryResponse, SDModelItem, SDVaeItem
+from modules.api.models import (FaceRestorerItem, MemoryResponse, RealesrganItem, ScriptInfo, ScriptsList,
+                                SDModelItem, SDVaeItem)
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
 from modules.options import OptionError
@@ -92,9 +93,8 @@ def create_router(state: EngineState) -> APIRouter:
     def loras() -> list[dict[str, Any]]:
         library = state.extra_networks.loras
         library.refresh()
-        return [{"name": name, "alias": name, "path": str(path),
-                 "metadata": read_safetensors_header(path)[1] if path.suffix == ".safetensors" else {}}
-                for name, path in library.names().items()]
+        described = (library.describe(name) for name in library.names())
+        return [description.api_dict() for description in described if description is not None]
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:
@@ -119,6 +119,24 @@ def create_router(state: EngineState) -> APIRouter:
     def hypernetworks() -> list:
         return []  # A1111's hypernetworks are not supported; the route exists for clients that ask
 
+    # Easel has no face restorers, Real-ESRGAN models or scripts yet: generation and extras refuse
+    # restore_faces, gfpgan/codeformer_visibility and script_name with a 422, and these lists agree.
+    @router.get("/face-restorers", response_model=list[FaceRestorerItem])
+    def face_restorers() -> list[FaceRestorerItem]:
+        return []
+
+    @router.get("/realesrgan-models", response_model=list[RealesrganItem])
+    def realesrgan_models() -> list[RealesrganItem]:
+        return []
+
+    @router.get("/scripts", response_model=ScriptsList)
+    def scripts() -> ScriptsList:
+        return ScriptsList(txt2img=[], img2img=[])
+
+    @router.get("/script-info", response_model=list[ScriptInfo])
+    def script_info() -> list[ScriptInfo]:
+        return []
+
     @router.get("/extensions")
     def extensions() -> list[dict[str, Any]]:
         folder = state.paths.extensions_dir
@@ -138,6 +156,14 @@ def create_router(state: EngineState) -> APIRouter:
         @router.post("/server-stop")
         def server_stop() -> None:
             os.kill(os.getpid(), signal.SIGINT)
+
+        @router.post("/server-restart")
+        def server_restart(request: Request) -> None:
+            # webui.main keeps its ServerControl here (none under a test client); only launch.py restarts
+            control = getattr(request.app.state, "server_control", None)
+            if control is None or not control.restartable:
+                raise HTTPException(501, "server-restart: only a server started by launch.py can restart")
+            control.restart()
 
     @router.get("/memory", response_model=MemoryResponse)
     def memory() -> MemoryResponse:

@@ -66,14 +66,16 @@ class ModelManager:
             self.vaes = vae_files.scan_vaes(self.paths.vae_dir, dirs)
         return found
 
-    def find(self, query: str | Path) -> CheckpointInfo:
-        """A checkpoint by title, name, file name, path or hash (A1111's lookup rules)."""
+    def find(self, query: str | Path, any_file: bool = False) -> CheckpointInfo:
+        """A listed checkpoint by title, name, file name, path or hash (A1111's lookup rules).
+        ``any_file``: a file outside the model folders too, for --ckpt only; names from
+        settings and requests must never reach other files."""
         text = str(query)
         for info in self.checkpoints:
             if info.matches(text) or Path(text).resolve() == info.path:
                 return info
         path = Path(text)
-        if path.is_file():  # --ckpt may name a file outside the model folders
+        if any_file and path.is_file():
             return CheckpointInfo(path.resolve(), path.name)
         names = [c.title for c in self.checkpoints]
         close = difflib.get_close_matches(text, names, n=3, cutoff=0.4)
@@ -82,10 +84,10 @@ class ModelManager:
 
     def default_checkpoint(self, requested: str | None = None) -> CheckpointInfo | None:
         """--ckpt, else the saved setting, else the first user checkpoint, else the demo model."""
-        for query in (requested, self.options.sd_model_checkpoint):
+        for query, from_command_line in ((requested, True), (self.options.sd_model_checkpoint, False)):
             if query:
                 try:
-                    return self.find(query)
+                    return self.find(query, any_file=from_command_line)
                 except CheckpointNotFoundError as e:
                     log.warning("%s; using the default checkpoint instead", e)
         own = [c for c in self.checkpoints if not c.is_demo]
