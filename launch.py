@@ -6,6 +6,7 @@
 Outside a virtualenv, ./venv is created and this script re-runs itself with it. The
 requirements are installed again only when requirements.txt changes (a sha256 stamp in
 the venv). Standard library only until the app starts: nothing heavy is imported here.
+When the app exits asking for a restart (/sdapi/v1/server-restart), this script runs again.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def install_requirements() -> None:
     print(f"Requirements installed in {time.perf_counter() - started:.0f}s", flush=True)
 
 
+def restart(argv: list[str]) -> None:
+    """Replace this process with a fresh run of launch.py on the same flags (does not return).
+    Same process id, so whatever started us (a terminal, a service manager) keeps its handle."""
+    print("Restarting Easel…", flush=True)
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, str(ROOT / "launch.py"), *argv])
+
+
 def main() -> None:
     from modules.cmd_args import parse_args
 
@@ -74,7 +83,10 @@ def main() -> None:
         return
     import webui
 
-    webui.main(argv)
+    exit_code = webui.main(argv, restartable=True)
+    if exit_code == webui.RESTART_EXIT_CODE:
+        restart(argv)
+    sys.exit(exit_code)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,35 @@ import argparse
 import logging
 import sys
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from modules.cmd_args import parse_args, parse_credentials, server_address
 from modules.timer import StartupTimer
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("easel")
+
+# main's exit status that asks launch.py to start the app again (sysexits' EX_TEMPFAIL)
+RESTART_EXIT_CODE = 75
+# seconds a stop or restart waits for open requests (a browser's event stream never ends by itself)
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class ServerControl:
+    """What /sdapi/v1/server-restart needs from the running server (kept in `app.state`)."""
+
+    def __init__(self, server: uvicorn.Server, restartable: bool):
+        self.server = server
+        self.restartable = restartable
+        self.exit_code = 0
+
+    def restart(self) -> None:
+        """Stop serving (open requests finish, the lifespan stops the job queue; queued jobs stay
+        in SQLite) and make main return RESTART_EXIT_CODE."""
+        self.exit_code = RESTART_EXIT_CODE
+        self.server.should_exit = True
 
 
 def setup_logging(level: str) -> None:
@@ -23,8 +47,9 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
-    """The FastAPI app with API and UI, and the engine state behind them."""
+def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load_checkpoint: bool = False):
+    """The FastAPI app with API and UI, and the engine state behind them. `load_checkpoint`:
+    start loading the default checkpoint in the background (main does; tests load their own)."""
     timer = timer or StartupTimer()
     with timer.phase("import torch"):
         import torch  # noqa: F401  (timed on its own: the largest import)
@@ -46,6 +71,8 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
         origins = [o.strip() for o in args.cors_allow_origins.split(",") if o.strip()]
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                            allow_credentials=True)
+    if load_checkpoint:  # before the queue starts, so jobs left queued by the last run wait for the model
+        state.models.start_background_load(args.ckpt)
     state.start_jobs()
     if args.api or args.nowebui:
         from modules.api.generation_routes import add_generation_api
@@ -68,20 +95,23 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None):
     return app, state
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, restartable: bool = False) -> int:
+    """Serve until stopped; the exit status. `restartable`: the caller (launch.py) starts the
+    app again when this returns RESTART_EXIT_CODE, so /sdapi/v1/server-restart may ask for it."""
     args = parse_args(argv)
     setup_logging(args.loglevel)
     timer = StartupTimer()
-    app, state = create_app(args, timer)
+    app, _ = create_app(args, timer, load_checkpoint=True)
     host, port = server_address(args)
     if args.listen and not (args.api_auth or args.gradio_auth):
         log.warning("--listen without --api-auth/--gradio-auth: anyone on your network can use this server")
-    state.models.start_background_load(args.ckpt)
 
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=args.loglevel.lower(), timeout_keep_alive=60)
+    config = uvicorn.Config(app, host=host, port=port, log_level=args.loglevel.lower(), timeout_keep_alive=60,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     server = uvicorn.Server(config)
+    control = app.state.server_control = ServerControl(server, restartable)
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
 
     original_startup = server.startup
@@ -97,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
 
     server.startup = startup
     server.run()
+    if control.exit_code == RESTART_EXIT_CODE:
+        log.info("Server stopped for a restart")
+    return control.exit_code
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--api-auth", type=_credentials, default=None, help="user:pass[,user2:pass2] for the API")
     server.add_argument("--gradio-auth", type=_credentials, default=None, help="user:pass[,user2:pass2] for the UI")
     server.add_argument("--api-server-stop", action="store_true",
-                        help="enable /sdapi/v1/server-kill and server-stop")
+                        help="enable /sdapi/v1/server-kill, server-stop and server-restart")
     server.add_argument("--cors-allow-origins", default=None, help="comma-separated origins allowed by CORS")
     server.add_argument("--autolaunch", action="store_true", help="open the UI in the system browser")
     server.add_argument("--freeze-settings", action="store_true", help="refuse changes to settings")
