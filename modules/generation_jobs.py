@@ -20,7 +20,7 @@ from modules import processing
 from modules.fileio import atomic_write_bytes
 from modules.images import encode_image, read_infotext
 from modules.options import OptionError
-from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
+from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams, UnknownNameError
 from modules.sd_models.manager import CheckpointNotFoundError
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def check_references(params: GenerationParams, state: Any) -> None:
     known_styles = state.styles.names()
     for name in params.styles:
         if name not in known_styles:
-            raise ParamsError("styles", f"unknown style {name!r}; known styles: {known_styles}")
+            raise UnknownNameError("styles", f"unknown style {name!r}; known styles: {known_styles}")
     for key, value in params.override_settings.items():
         _check_override(key, value, state)
     if params.refiner_checkpoint:
@@ -94,14 +94,14 @@ def _check_override(key: str, value: Any, state: Any) -> None:
     if key == "sd_model_checkpoint" and value:
         _check_checkpoint("override_settings", value, state)
     if key == "sd_vae" and value not in state.models.vae_choices():
-        raise ParamsError("override_settings", f"unknown VAE {value!r}; choose one of {state.models.vae_choices()}")
+        raise UnknownNameError("override_settings", f"unknown VAE {value!r}; choose one of {state.models.vae_choices()}")
 
 
 def _check_checkpoint(field_name: str, name: str, state: Any) -> None:
     try:
         state.models.find(name)
     except CheckpointNotFoundError as e:
-        raise ParamsError(field_name, str(e)) from None
+        raise UnknownNameError(field_name, str(e)) from None
 
 
 def params_to_json(params: GenerationParams) -> dict[str, Any]:

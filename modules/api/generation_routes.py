@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from modules import images, sampling
 from modules.api.auth import basic_auth_dependency
+from modules.api.errors import params_http_error
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
 from modules.generation_jobs import decode_image, encode_png, extras_params, load_result_images
@@ -129,10 +130,20 @@ def _drop_inert_fields(data: dict[str, Any]) -> None:
                                      f"send {inert[0]} or leave it out (got {value})")
 
 
+def _check_scripts(script_name: str | None, script_args: list, alwayson_scripts: dict) -> None:
+    """Easel has no scripts yet, so any script named is unknown: 404 naming it, as for a sampler."""
+    if script_name:
+        raise HTTPException(404, f"script_name: script {script_name!r} not found (no scripts are installed)")
+    if alwayson_scripts:
+        raise HTTPException(404, f"alwayson_scripts: script {next(iter(alwayson_scripts))!r} not found "
+                                 "(no scripts are installed)")
+    if script_args:
+        raise HTTPException(422, "script_args: given without script_name")
+
+
 def _job_params(kind: str, body: BaseModel) -> dict[str, Any]:
     data = body.model_dump(exclude={"include_init_images"})
-    if data.pop("script_name") or data.pop("script_args") or data.pop("alwayson_scripts"):
-        raise HTTPException(422, "script_name/alwayson_scripts: no scripts are installed yet")
+    _check_scripts(data.pop("script_name"), data.pop("script_args"), data.pop("alwayson_scripts"))
     _drop_inert_fields(data)
     sampler_index = data.pop("sampler_index")
     if sampler_index and "sampler_name" not in body.model_fields_set:
@@ -161,7 +172,7 @@ def create_router(state: EngineState) -> APIRouter:
         try:  # reject bad input now, not inside the worker
             check_references(params_from_json(kind, params), state)
         except ParamsError as e:
-            raise HTTPException(422, str(e)) from e
+            raise params_http_error(e) from e
         require_checkpoint(params)
         return queue.submit(kind, params, owner=owner)
 
@@ -199,7 +210,7 @@ def create_router(state: EngineState) -> APIRouter:
             for image in params["images"]:
                 decode_image(image, image_field)
         except ParamsError as e:
-            raise HTTPException(422, str(e)) from e
+            raise params_http_error(e) from e
         job = queue.wait(queue.submit("extras", params, owner=request_owner(request)))
         if job.status == JobStatus.FAILED:
             raise HTTPException(500, job.error or "extras failed")
@@ -248,7 +259,7 @@ def create_router(state: EngineState) -> APIRouter:
         try:
             image = decode_image(body.image, "image")
         except ParamsError as e:
-            raise HTTPException(422, str(e)) from e
+            raise params_http_error(e) from e
         text, items = images.read_infotext(image)
         return {"info": text or "", "items": items, "parameters": images.parse_infotext(text) if text else {}}
 

@@ -14,7 +14,7 @@ import torch
 from modules import sampling
 from modules.processing import latents as latent_ops
 from modules.processing import upscalers
-from modules.processing.params import ParamsError, Txt2ImgParams
+from modules.processing.params import ParamsError, Txt2ImgParams, UnknownNameError
 from modules.sampling import SamplerSpec, ScheduleSpec
 from modules.sd_models.loader import LoadedModel
 
@@ -81,13 +81,13 @@ def plan_hires(params: Txt2ImgParams, sampler: SamplerSpec, schedule: ScheduleSp
     try:
         upscalers.check_upscaler(params.hr_upscaler)
     except ValueError as e:
-        raise ParamsError("hr_upscaler", str(e)) from None
+        raise UnknownNameError("hr_upscaler", str(e)) from None
     hr_sampler = sampler if params.hr_sampler_name in (None, "", SAME_SAMPLER) else params.hr_sampler_name
     hr_schedule = schedule if params.hr_scheduler in (None, "", SAME_SCHEDULER) else params.hr_scheduler
     try:
         hr_sampler, hr_schedule = sampling.resolve_sampler_and_schedule(hr_sampler, hr_schedule)
     except ValueError as e:
-        raise ParamsError("hr_sampler_name" if "sampler" in str(e).lower() else "hr_scheduler", str(e)) from None
+        raise UnknownNameError("hr_sampler_name" if "sampler" in str(e).lower() else "hr_scheduler", str(e)) from None
     target = hires_target(params.width, params.height, params.hr_scale, params.hr_resize_x, params.hr_resize_y,
                           downscale)
     out_width = (target.width // downscale - target.truncate_x) * downscale

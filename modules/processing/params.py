@@ -29,6 +29,11 @@ class ParamsError(ValueError):
         self.field = field_name
 
 
+class UnknownNameError(ParamsError):
+    """A field names something that is not installed (sampler, checkpoint, VAE, style, script…);
+    the API answers 404 for it, as A1111 does for an unknown sampler."""
+
+
 @dataclass
 class GenerationParams:
     prompt: str = ""
@@ -72,7 +77,7 @@ class GenerationParams:
         try:
             sampling.resolve_sampler_and_schedule(self.sampler_name, self.scheduler)
         except ValueError as e:
-            raise ParamsError("sampler_name" if "sampler" in str(e).lower() else "scheduler", str(e)) from None
+            raise UnknownNameError("sampler_name" if "sampler" in str(e).lower() else "scheduler", str(e)) from None
         if self.restore_faces:
             raise ParamsError("restore_faces", "no face restoration model is installed yet")
         if self.refiner_switch_at is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from modules import networks, sampling
 from modules.networks.embeddings import Embedding, EmbeddingDatabase
-from modules.processing.params import ParamsError
+from modules.processing.params import ParamsError, UnknownNameError
 from modules.training.dataset import BUNDLED_TEMPLATES_DIR, find_images, list_templates, read_template
 from modules.training.params import TrainParams
 
@@ -52,13 +52,13 @@ def resolve_inputs(params: TrainParams, data_dir: Path, templates: Sequence[Path
     available = list_templates(templates if templates is not None else template_dirs(data_dir))
     template = available.get(params.template_filename)
     if template is None:
-        raise ParamsError("template_filename", f"{params.template_filename!r} not found; available: "
+        raise UnknownNameError("template_filename", f"{params.template_filename!r} not found; available: "
                                                f"{', '.join(sorted(available)) or 'none'}")
-    names = sampling.sampler_names()
     if params.create_image_every and params.preview_from_txt2img:
-        if params.preview_sampler_index >= len(names):
-            raise ParamsError("preview_sampler_index",
-                              f"is {params.preview_sampler_index}; there are {len(names)} samplers")
+        try:
+            sampling.resolve_sampler_and_schedule(params.preview_sampler_name)
+        except ValueError as e:
+            raise UnknownNameError("preview_sampler_name", str(e)) from None
         for field_name in ("preview_prompt", "preview_negative_prompt"):
             if networks.extract_networks(getattr(params, field_name))[1]:
                 raise ParamsError(field_name, "LoRA tags are not available in training previews")
@@ -75,7 +75,7 @@ def trainable_embedding(embeddings: EmbeddingDatabase, model: Any, name: str) ->
     if name not in found.loaded:
         skipped = found.skipped.get(name)
         reason = f" (skipped: {skipped.reason})" if skipped else ""
-        raise ParamsError("embedding_name", f"no embedding named {name!r} is loaded for this model{reason}")
+        raise UnknownNameError("embedding_name", f"no embedding named {name!r} is loaded for this model{reason}")
     embedding = found.loaded[name]
     if embedding.path.suffix.lower() != ".pt":
         raise ParamsError("embedding_name", f"{embedding.path.name} is not an A1111 .pt embedding; create a new "

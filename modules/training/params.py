@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from modules import sampling
 from modules.processing.params import ParamsError
 from modules.training.learn_schedule import LearnRateSchedule, parse_schedule
 
@@ -18,6 +19,7 @@ CLIP_GRAD_MODES = ("disabled", "value", "norm")
 MAX_VECTORS_PER_TOKEN = 75  # one CLIP chunk
 MAX_TRAINING_SIDE = 2048
 SIDE_MULTIPLE = 8
+LEGACY_SAMPLER_FIELD = "preview_sampler_index"  # A1111 before 1.6; accepted, read as preview_sampler_name
 
 
 @dataclass
@@ -46,7 +48,7 @@ class TrainParams:
     preview_prompt: str = ""
     preview_negative_prompt: str = ""
     preview_steps: int = 20
-    preview_sampler_index: int = 0
+    preview_sampler_name: str = "Euler a"
     preview_cfg_scale: float = 7.0
     preview_seed: int = -1
     preview_width: int = 512
@@ -58,6 +60,9 @@ class TrainParams:
         """From a job's or request's JSON; unknown fields are refused by name. A1111's UI
         task id (`id_task`) is accepted and ignored."""
         values = {k: v for k, v in data.items() if k != "id_task"}
+        legacy_index = values.pop(LEGACY_SAMPLER_FIELD, None)
+        if legacy_index is not None and "preview_sampler_name" not in values:
+            values["preview_sampler_name"] = _sampler_from_index(legacy_index)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -91,7 +96,7 @@ class TrainParams:
         _whole(self, "save_embedding_every", 0)
         _whole(self, "create_image_every", 0)
         _whole(self, "preview_steps", 1, 150)
-        _whole(self, "preview_sampler_index", 0)
+        _text(self, "preview_sampler_name", required=True)
         _whole(self, "preview_seed", -1)
         if self.seed is not None:
             _whole(self, "seed", 0, 2**32 - 1)
@@ -106,6 +111,14 @@ class TrainParams:
         if (self.save_embedding_every or self.create_image_every) and not self.log_directory:
             raise ParamsError("log_directory", "is empty, but snapshots or preview images are to be saved there")
         return self
+
+
+def _sampler_from_index(index: Any) -> str:
+    """A1111 before 1.6 named the preview sampler by its index in the sampler list."""
+    names = sampling.sampler_names()
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):
+        raise ParamsError(LEGACY_SAMPLER_FIELD, f"must be a whole number from 0 to {len(names) - 1}, got {index!r}")
+    return names[index]
 
 
 def _text(p: TrainParams, name: str, required: bool = False) -> None:

@@ -42,7 +42,7 @@ def preview_params(params: TrainParams, batch_prompt: str, seed: int) -> Txt2Img
     if params.preview_from_txt2img:
         return Txt2ImgParams(prompt=params.preview_prompt, negative_prompt=params.preview_negative_prompt,
                              steps=params.preview_steps, cfg_scale=params.preview_cfg_scale,
-                             sampler_name=sampling.sampler_names()[params.preview_sampler_index],
+                             sampler_name=params.preview_sampler_name,
                              seed=params.preview_seed, width=params.preview_width, height=params.preview_height,
                              do_not_save_samples=True, do_not_save_grid=True)
     # a caption may hold <lora:…> text; previews never patch weights in the middle of training

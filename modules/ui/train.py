@@ -14,7 +14,6 @@ from typing import Any
 
 import gradio as gr
 
-from modules import sampling
 from modules.engine_state import EngineState
 from modules.jobs import Job, JobStatus
 from modules.processing import ParamsError
@@ -33,7 +32,7 @@ TXT2IMG_PREVIEW_FIELDS = {
     "preview_prompt": "prompt",
     "preview_negative_prompt": "negative_prompt",
     "preview_steps": "steps",
-    "preview_sampler_index": "sampler_name",
+    "preview_sampler_name": "sampler_name",
     "preview_cfg_scale": "cfg_scale",
     "preview_seed": "seed",
     "preview_width": "width",
@@ -84,13 +83,7 @@ def template_choices(state: EngineState) -> list[str]:
 
 def preview_values_from_txt2img(txt2img: Mapping[str, Any]) -> dict[str, Any]:
     """The preview_* training fields from the txt2img tab's values (keyed by params field name)."""
-    values = {preview: txt2img[source] for preview, source in TXT2IMG_PREVIEW_FIELDS.items()}
-    names = sampling.sampler_names()
-    if values["preview_sampler_index"] not in names:
-        raise ParamsError("preview_sampler_index", f"txt2img's sampler {values['preview_sampler_index']!r} "
-                                                   f"is not one of: {', '.join(names)}")
-    values["preview_sampler_index"] = names.index(values["preview_sampler_index"])
-    return values
+    return {preview: txt2img[source] for preview, source in TXT2IMG_PREVIEW_FIELDS.items()}
 
 
 def from_txt2img(error: ParamsError, preview_from_txt2img: bool) -> ParamsError:
@@ -99,7 +92,7 @@ def from_txt2img(error: ParamsError, preview_from_txt2img: bool) -> ParamsError:
     if not preview_from_txt2img or source is None:
         return error
     message = str(error).removeprefix(f"{error.field}: ")
-    return ParamsError(error.field, f"{message} (read from the txt2img tab's {source})")
+    return type(error)(error.field, f"{message} (read from the txt2img tab's {source})")
 
 
 def build_train_params(values: dict[str, Any], txt2img: Mapping[str, Any] | None = None) -> TrainParams:

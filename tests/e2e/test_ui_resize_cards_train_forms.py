@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from modules import sampling
-from modules.processing import ParamsError
+from modules.processing import ParamsError, UnknownNameError
 from modules.training import create_embedding
 from modules.training.params import TrainParams
 from modules.ui import extra_networks, img2img, train
@@ -65,7 +64,7 @@ def test_training_previews_read_from_txt2img_take_its_values():
     assert (params.preview_prompt, params.preview_negative_prompt) == ("a purple circle", "blurry")
     assert (params.preview_steps, params.preview_cfg_scale, params.preview_seed) == (7, 4.5, 1234)
     assert (params.preview_width, params.preview_height) == (72, 64)
-    assert sampling.sampler_names()[params.preview_sampler_index] == "Euler a"
+    assert params.preview_sampler_name == "Euler a"
     assert isinstance(params.preview_steps, int) and isinstance(params.preview_width, int)
 
 
@@ -78,9 +77,10 @@ def test_training_previews_not_read_from_txt2img_keep_the_defaults():
 
 def test_a_bad_txt2img_value_names_the_preview_field_and_where_it_came_from():
     form = dict(TRAIN_FORM, preview_from_txt2img=True)
-    with pytest.raises(ParamsError) as error:
-        train.build_train_params(form, dict(TXT2IMG_FORM, sampler_name="No such sampler"))
-    assert error.value.field == "preview_sampler_index" and "No such sampler" in str(error.value)
+    unknown = train.build_train_params(form, dict(TXT2IMG_FORM, sampler_name="No such sampler"))
+    assert unknown.preview_sampler_name == "No such sampler"  # looked up with the other names (resolve_inputs)
+    explained = train.from_txt2img(UnknownNameError("preview_sampler_name", "No such sampler"), True)
+    assert str(explained) == "preview_sampler_name: No such sampler (read from the txt2img tab's sampler_name)"
     with pytest.raises(ParamsError) as error:
         train.build_train_params(form, dict(TXT2IMG_FORM, width=100.0))
     explained = train.from_txt2img(error.value, preview_from_txt2img=True)

@@ -68,14 +68,31 @@ def test_sampler_index_alias_and_save_images(api, data_dir):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({"width": 65}, "width"), ({"sampler_name": "Nope"}, "sampler_name"), ({"no_such_field": 1}, "no_such_field"),
-    ({"steps": "many"}, "steps"),
+    ({"width": 65}, "width"), ({"no_such_field": 1}, "no_such_field"), ({"steps": "many"}, "steps"),
+    ({"script_args": [1]}, "script_args"),
 ])
 def test_bad_requests_are_422_naming_the_field(api, body, field):
-    client, _ = api
+    client, state = api
     response = client.post("/sdapi/v1/txt2img", json={**BASE, **body})
     assert response.status_code == 422
     assert field in response.text
+    assert state.jobs.list() == []
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"sampler_name": "Nope"}, "sampler_name"), ({"scheduler": "Nope"}, "scheduler"), ({"styles": ["nope"]}, "styles"),
+    ({"override_settings": {"sd_model_checkpoint": "nope"}}, "override_settings"),
+    ({"override_settings": {"sd_vae": "nope.pt"}}, "override_settings"),
+    ({"refiner_checkpoint": "nope", "refiner_switch_at": 0.5}, "refiner_checkpoint"),
+    ({"script_name": "nope"}, "script_name"), ({"alwayson_scripts": {"nope": {"args": []}}}, "alwayson_scripts"),
+])
+def test_unknown_names_are_404_naming_the_field(api, body, field):
+    """A1111 answers an unknown sampler with 404; Easel does so for every name that refers to nothing."""
+    client, state = api
+    response = client.post("/sdapi/v1/txt2img", json={**BASE, **body})
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"].startswith(f"{field}: ") and "nope" in response.text.lower()
+    assert state.jobs.list() == []
 
 
 def test_img2img_with_mask_keeps_the_outside(api):
@@ -143,7 +160,7 @@ def test_png_info_reads_parameters(api):
 def test_hires_names_are_checked_before_queueing(api):
     client, state = api
     response = client.post("/sdapi/v1/txt2img", json={**BASE, "enable_hr": True, "hr_upscaler": "Bogus"})
-    assert response.status_code == 422 and "hr_upscaler" in response.text
+    assert response.status_code == 404 and "hr_upscaler" in response.text
     assert state.jobs.list() == []
 
 

@@ -115,10 +115,11 @@ def test_checkpoint_names_never_open_files_outside_the_model_folders(api):
         message = assert_refused(client.post("/sdapi/v1/options", json={"sd_model_checkpoint": name}),
                                  "not found", status=(400,))
         assert "available: one.safetensors" in message or "did you mean" in message  # same answer, file or not
-        for field, body in [("override_settings", {"override_settings": {"sd_model_checkpoint": name}}),
-                            ("refiner_checkpoint", {"refiner_checkpoint": name, "refiner_switch_at": 0.5}),
-                            ("hr_checkpoint_name", {"enable_hr": True, "hr_checkpoint_name": name})]:
-            assert_refused(client.post("/sdapi/v1/txt2img", json={**BASE, **body}), field, status=(422,))
+        for field, body, status in [
+                ("override_settings", {"override_settings": {"sd_model_checkpoint": name}}, 404),
+                ("refiner_checkpoint", {"refiner_checkpoint": name, "refiner_switch_at": 0.5}, 404),
+                ("hr_checkpoint_name", {"enable_hr": True, "hr_checkpoint_name": name}, 422)]:  # none supported
+            assert_refused(client.post("/sdapi/v1/txt2img", json={**BASE, **body}), field, status=(status,))
     assert state.models.current().info.title == current
     assert [m.info.name for m in state.models.loaded] == ["one.safetensors"]
     assert len(state.jobs.list()) == jobs_before  # refused before queueing
@@ -129,24 +130,24 @@ def test_vae_names_are_only_the_listed_ones(api):
     for name in outside_names(outside, "stolen.safetensors"):
         assert_refused(client.post("/sdapi/v1/options", json={"sd_vae": name}), "unknown VAE", status=(400,))
         response = client.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_vae": name}})
-        assert "unknown VAE" in assert_refused(response, "override_settings", status=(422,))
+        assert "unknown VAE" in assert_refused(response, "override_settings", status=(404,))
     assert state.options.sd_vae == "Automatic"
 
 
 # --- styles, settings, prompt tags -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"styles": ["../outside/sentinel.txt"]}, "styles"),
-    ({"styles": ["/etc/passwd"]}, "styles"),
-    ({"override_settings": {"../outside/sentinel.txt": 1}}, "override_settings"),
-    ({"override_settings": {"samples_format": "../../outside/x"}}, "override_settings"),
-    ({"override_settings": {"CLIP_stop_at_last_layers": "../x"}}, "override_settings"),
+@pytest.mark.parametrize("body, field, status", [
+    ({"styles": ["../outside/sentinel.txt"]}, "styles", 404),
+    ({"styles": ["/etc/passwd"]}, "styles", 404),
+    ({"override_settings": {"../outside/sentinel.txt": 1}}, "override_settings", 422),
+    ({"override_settings": {"samples_format": "../../outside/x"}}, "override_settings", 422),
+    ({"override_settings": {"CLIP_stop_at_last_layers": "../x"}}, "override_settings", 422),
 ])
-def test_style_and_setting_names_are_checked_before_queueing(api, body, field):
+def test_style_and_setting_names_are_checked_before_queueing(api, body, field, status):
     client, state, _, _ = api
     jobs_before = len(state.jobs.list())
-    assert_refused(client.post("/sdapi/v1/txt2img", json={**BASE, **body}), field, status=(422,))
+    assert_refused(client.post("/sdapi/v1/txt2img", json={**BASE, **body}), field, status=(status,))
     assert len(state.jobs.list()) == jobs_before
 
 
@@ -215,7 +216,7 @@ def test_training_names_are_looked_up_not_opened(api, changes, field):
     client.post("/sdapi/v1/create/embedding", json={"name": "trainee"})
     changes = {key: value.format(outside=outside) for key, value in changes.items()}
     jobs_before = len(state.jobs.list())
-    assert_refused(client.post("/sdapi/v1/train/embedding", json=train_body(**changes)), field, status=(422,))
+    assert_refused(client.post("/sdapi/v1/train/embedding", json=train_body(**changes)), field, status=(404,))
     assert len(state.jobs.list()) == jobs_before
 
 

@@ -51,6 +51,9 @@ def embeddings_dir(tmp_path):
     return tmp_path / "embeddings"
 
 
+MINIMAL_TRAIN = {"embedding_name": "purp", "data_root": "images"}
+
+
 def params(**changes):
     base = dict(embedding_name="purp", data_root="data", learn_rate="0.05", steps=10, batch_size=2,
                 training_width=64, training_height=64, save_embedding_every=0, create_image_every=0,
@@ -263,9 +266,9 @@ def test_alpha_weights_and_latent_sampling_methods(sd1, tmp_path):
 
 
 def test_preview_settings_follow_a1111():
-    own = preview_params(params(preview_from_txt2img=True, preview_prompt="a purp", preview_sampler_index=1,
+    own = preview_params(params(preview_from_txt2img=True, preview_prompt="a purp", preview_sampler_name="DDIM",
                                 preview_steps=7, preview_width=128), "a photo of a purp", seed=3)
-    assert (own.prompt, own.steps, own.width, own.sampler_name) == ("a purp", 7, 128, sampling.sampler_names()[1])
+    assert (own.prompt, own.steps, own.width, own.sampler_name) == ("a purp", 7, 128, "DDIM")
     batch = preview_params(params(), "a photo of a purp", seed=3)
     assert (batch.prompt, batch.steps, batch.width, batch.seed) == ("a photo of a purp", 20, 64, 3)
 
@@ -284,6 +287,7 @@ def test_v_prediction_model_trains(tiny_models, tmp_path, images_dir, embeddings
     ({"learn_rate": "0.1:x"}, "learn_rate"), ({"training_width": 60}, "training_width"),
     ({"batch_size": 3}, "batch_size"), ({"latent_sampling_method": "sometimes"}, "latent_sampling_method"),
     ({"clip_grad_mode": "norm", "clip_grad_value": "big"}, "clip_grad_value"),
+    ({"create_image_every": 1, "preview_from_txt2img": True, "preview_sampler_name": "Nope"}, "preview_sampler_name"),
 ])
 def test_bad_input_names_the_field_and_writes_nothing(sd1, tmp_path, images_dir, embeddings_dir, changes, field):
     path = create_embedding("purp", 1, "circle", sd1, embeddings_dir)
@@ -350,33 +354,52 @@ def test_api_creates_and_trains_an_embedding_in_a1111_shapes(api, images_dir):
     body = {"id_task": "task(1)", "embedding_name": "api-purp", "learn_rate": "0.01", "batch_size": 1,
             "gradient_step": 1, "data_root": str(images_dir), "log_directory": "textual_inversion",
             "training_width": 64, "training_height": 64, "steps": 3, "save_embedding_every": 0, "create_image_every": 0,
-            "template_filename": "style_filewords.txt", "seed": 1}
+            "template_filename": "style_filewords.txt", "seed": 1, "preview_sampler_index": 2}  # pre-1.6 client
     response = client.post("/sdapi/v1/train/embedding", json=body)
     assert response.status_code == 200, response.text
     assert response.json() == {"info": f"train embedding complete: filename: {path} error: None"}
     assert stored(path).step == 3
     [job] = [j for j in state.jobs.list() if j.kind == TRAIN_JOB_KIND]
     assert job.status.value == "done" and len(job.result["losses"]) == 3
+    assert job.params["preview_sampler_name"] == sampling.sampler_names()[2]
+
+
+def test_api_reads_the_pre_1_6_preview_sampler_index_as_a_name():
+    names = sampling.sampler_names()
+    assert TrainParams.from_dict({**MINIMAL_TRAIN, "preview_sampler_index": 1}).preview_sampler_name == names[1]
+    newer = TrainParams.from_dict({**MINIMAL_TRAIN, "preview_sampler_index": 1, "preview_sampler_name": "DDIM"})
+    assert newer.preview_sampler_name == "DDIM"  # both sent: the current name wins
+    for bad in (len(names), -1, "Euler", True):
+        with pytest.raises(ParamsError) as error:
+            TrainParams.from_dict({**MINIMAL_TRAIN, "preview_sampler_index": bad})
+        assert error.value.field == "preview_sampler_index"
 
 
 @pytest.mark.parametrize("route, body, field", [
     ("create", {"name": "a/b"}, "name"),
     ("create", {"name": "ok", "num_vectors_per_token": 0}, "num_vectors_per_token"),
     ("create", {"name": "ok", "colour": "red"}, "colour"),
-    ("train", {"embedding_name": "nope"}, "embedding_name"),
     ("train", {"learn_rate": "soon"}, "learn_rate"),
     ("train", {"data_root": "missing"}, "data_root"),
     ("train", {"steps": "many"}, "steps"),
     ("train", {"unknown_field": 1}, "unknown_field"),
 ])
 def test_api_bad_input_is_422_naming_the_field(api, images_dir, route, body, field):
+    assert_train_api_refuses(api, images_dir, route, body, field, 422)
+
+
+def test_api_unknown_embedding_is_404(api, images_dir):
+    assert_train_api_refuses(api, images_dir, "train", {"embedding_name": "nope"}, "embedding_name", 404)
+
+
+def assert_train_api_refuses(api, images_dir, route, body, field, status):
     client, state = api
     client.post("/sdapi/v1/create/embedding", json={"name": "purp"})
     base = {"embedding_name": "purp", "data_root": str(images_dir), "training_width": 64, "training_height": 64,
             "steps": 1} if route == "train" else {}
     jobs_before = len(state.jobs.list())
     response = client.post(f"/sdapi/v1/{route}/embedding", json={**base, **body})
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
     assert field in response.text
     assert len(state.jobs.list()) == jobs_before
 
