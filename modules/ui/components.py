@@ -17,6 +17,7 @@ from modules import sampling
 from modules.engine_state import EngineState
 from modules.processing.params import MAX_BATCH_COUNT, MAX_BATCH_SIZE, MAX_SIDE, MAX_STEPS
 from modules.prompting import PromptStyle
+from modules.ui import params_form
 from modules.ui.token_counter import TokenCounter
 
 RANDOM_SYMBOL, REUSE_SYMBOL, SWAP_SYMBOL = "🎲", "♻️", "⇅"
@@ -220,6 +221,22 @@ def create_sampling_controls(tab: str, size_area: Callable[[], SizeArea] | None 
     fields = {"sampler_name": sampler, "scheduler": scheduler, "steps": steps, "width": size.width,
               "height": size.height, "n_iter": batch_count, "batch_size": batch_size, "cfg_scale": cfg}
     return SamplingControls(fields, size)
+
+
+def create_refiner(tab: str, fields: dict[str, Any], state: EngineState) -> None:
+    """The Refiner accordion (A1111 has it in txt2img and img2img): a checkpoint and where it takes over."""
+    with gr.Accordion("Refiner", open=False, elem_id=f"{tab}_refiner"):
+        with gr.Row():
+            checkpoint = gr.Dropdown(label="Checkpoint", value=params_form.NO_REFINER,
+                                     choices=[params_form.NO_REFINER, *(c.title for c in state.models.checkpoints)],
+                                     elem_id=f"{tab}_refiner_checkpoint",
+                                     allow_custom_value=True)  # a pasted "name [hash]", resolved just below
+            fields["refiner_checkpoint"] = checkpoint
+            fields["refiner_switch_at"] = gr.Slider(0.01, 1, value=0.8, step=0.01, label="Switch at",
+                                                    elem_id=f"{tab}_refiner_switch_at")
+    # Infotexts name the refiner by A1111's short title: show the listed checkpoint it means.
+    checkpoint.change(lambda text: params_form.checkpoint_title(text, state.models.checkpoints), inputs=checkpoint,
+                      outputs=checkpoint, show_progress="hidden", queue=False)
 
 
 # --- settings widgets (Settings tab and the quicksettings bar) -------------------------------

@@ -1,5 +1,5 @@
 """The img2img tab: sub-tabs img2img / Sketch / Inpaint / Inpaint sketch / Inpaint upload /
-Batch, resize mode, size ("Resize to" or "Resize by"), denoising, inpaint settings → queued
+Batch, resize mode, size ("Resize to" or "Resize by"), denoising, inpaint settings, refiner → queued
 img2img jobs."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from modules.jobs import JobStatus
 from modules.processing import Img2ImgParams, ParamsError
 from modules.processing.params import INPAINTING_FILL, RESIZE_MODES
 from modules.ui import editor_images, extra_networks, img2img_batch, img2img_size, params_form, results, ui_config
-from modules.ui.components import (SeedControls, TopRow, create_sampling_controls, create_seed_controls,
-                                   create_size_sliders, create_top_row, owner_of, wire_top_row)
+from modules.ui.components import (SeedControls, TopRow, create_refiner, create_sampling_controls,
+                                   create_seed_controls, create_size_sliders, create_top_row, owner_of, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.img2img_size import RESIZE_BY, RESIZE_TO, SizeChoice
 from modules.ui.results import ResultPanel, RunOutcome
@@ -181,6 +181,7 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
             fields.update(controls.fields)
             fields["denoising_strength"] = gr.Slider(0, 1, value=0.75, step=0.01, label="Denoising strength",
                                                      elem_id=f"{TAB}_denoising_strength")
+            create_refiner(TAB, fields, state)
             seed = create_seed_controls(TAB)
             fields.update(seed.fields)
         with gr.Column(scale=1):
@@ -219,7 +220,8 @@ def build_params(mode: str, values: dict[str, Any], image_values: dict[str, Any]
     """Params for one sub-tab (not Batch): the init image and mask from its inputs, and the
     output size from the sliders or (Resize by) from the init image."""
     init, mask = editor_images.init_and_mask(mode, image_values)
-    values = dict(size.form_values(values, init.size), init_images=[init], mask=mask)
+    values = dict(size.form_values(params_form.without_unset_refiner(values), init.size), init_images=[init],
+                  mask=mask)
     if mask is None:  # the inpaint settings mean nothing without a mask
         for name in ("mask_blur", "inpainting_mask_invert", "inpainting_fill", "inpaint_full_res",
                      "inpaint_full_res_padding"):

@@ -6,14 +6,16 @@ conversions are testable without a browser. Validation stays in the engine's par
 
 from __future__ import annotations
 
+import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 from modules import images, networks, sampling
 from modules.processing import GenerationParams
 from modules.processing.params import INPAINTING_FILL
+from modules.sd_models.checkpoints import CheckpointInfo
 
 # infotext key (as parse_infotext returns it) -> params field
 INFOTEXT_FIELDS: dict[str, str] = {
@@ -42,11 +44,16 @@ INFOTEXT_FIELDS: dict[str, str] = {
     "Hires negative prompt": "hr_negative_prompt",
     "Mask blur": "mask_blur",
     "Masked area padding": "inpaint_full_res_padding",
+    # as modules/processing/refiner.py writes them (infotext_fields.py has no refiner names)
+    "Refiner": "refiner_checkpoint",
+    "Refiner switch at": "refiner_switch_at",
 }
 MASK_MODES = {"Inpaint masked": 0, "Inpaint not masked": 1}  # -> inpainting_mask_invert
 INPAINT_AREAS = {"Whole picture": False, "Only masked": True}  # -> inpaint_full_res
 HIRES_KEYS = ("Hires upscale", "Hires upscaler", "Hires steps")
 PARAMS_LINE_KEY = "Steps"  # every A1111 infotext has it; plain prompts do not
+NO_REFINER = "None"  # the refiner dropdown's "no refiner" choice
+SHORT_TITLE = re.compile(r"^(?P<name>.*?)\s*\[(?P<hash>[0-9a-fA-F]+)\]$")  # A1111's "name [shorthash]"
 
 
 def _base_type(hint: Any) -> type | None:
@@ -76,6 +83,29 @@ def params_from_form(cls: type[GenerationParams], values: Mapping[str, Any]) -> 
         raise ValueError(f"form field {unknown[0]!r} is not a {cls.__name__} field")
     converted = {name: _coerce(value, _base_type(hints[name])) for name, value in values.items()}
     return cls(**converted).validate()
+
+
+def without_unset_refiner(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The form values with "None" in the refiner dropdown meaning no refiner (and no switch)."""
+    values = dict(values)
+    if values.get("refiner_checkpoint") in (None, "", NO_REFINER):
+        values["refiner_checkpoint"], values["refiner_switch_at"] = None, None
+    return values
+
+
+def checkpoint_title(text: str | None, checkpoints: Sequence[CheckpointInfo]) -> str:
+    """The listed checkpoint title an infotext's "Refiner" names, NO_REFINER when none matches.
+
+    Infotexts carry A1111's short title "name [shorthash]": the hash finds the very file,
+    the bare name one that was renamed or not hashed yet (A1111's closest match, simplified)."""
+    text = (text or "").strip()
+    short = SHORT_TITLE.match(text)
+    queries = [text, *((short["hash"], short["name"]) if short else ())]
+    for query in queries:
+        for info in checkpoints:
+            if query and info.matches(query):
+                return info.title
+    return NO_REFINER
 
 
 def _convert_text(text: Any, kind: type | None) -> Any:
@@ -127,6 +157,8 @@ def values_from_infotext(text: str, cls: type[GenerationParams], styles: Any = N
             pass  # unknown sampler: keep the text, Generate will name it
     if "enable_hr" in known:
         values["enable_hr"] = any(key in parsed for key in HIRES_KEYS)
+    if "refiner_checkpoint" in known and "Refiner" not in parsed:
+        values["refiner_checkpoint"] = NO_REFINER  # A1111 turns the refiner off for such an infotext
     if "inpainting_fill" in known and "Masked content" in parsed:
         by_label = {label: index for index, label in INPAINTING_FILL.items()}
         if parsed["Masked content"] in by_label:

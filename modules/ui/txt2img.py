@@ -14,15 +14,14 @@ from modules.processing.hires import SAME_SAMPLER, SAME_SCHEDULER
 from modules.processing.params import MAX_SIDE, MAX_STEPS
 from modules.processing.upscalers import upscaler_names
 from modules.ui import extra_networks, params_form, results, ui_config
-from modules.ui.components import (SeedControls, TopRow, create_sampling_controls, create_seed_controls,
-                                   create_top_row, owner_of, wire_top_row)
+from modules.ui.components import (SeedControls, TopRow, create_refiner, create_sampling_controls,
+                                   create_seed_controls, create_top_row, owner_of, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.results import ResultPanel
 from modules.ui.send_to import PasteTarget, wire_paste
 from modules.ui.token_counter import TokenCounter
 
 TAB = "txt2img"
-NO_REFINER = "None"
 
 
 @dataclass
@@ -66,22 +65,9 @@ def _create_hires(fields: dict[str, Any]) -> None:
                                                   placeholder="empty: same as the negative prompt")
 
 
-def _create_refiner(fields: dict[str, Any], state: EngineState) -> None:
-    with gr.Accordion("Refiner", open=False, elem_id=f"{TAB}_refiner"):
-        with gr.Row():
-            fields["refiner_checkpoint"] = gr.Dropdown(
-                label="Checkpoint", value=NO_REFINER, elem_id=f"{TAB}_refiner_checkpoint",
-                choices=[NO_REFINER, *(c.title for c in state.models.checkpoints)])
-            fields["refiner_switch_at"] = gr.Slider(0.01, 1, value=0.8, step=0.01, label="Switch at",
-                                                    elem_id=f"{TAB}_refiner_switch_at")
-
-
 def build_params(values: dict[str, Any]) -> Txt2ImgParams:
     """Params from the tab's values (keyed by field name); ParamsError names a bad field."""
-    values = dict(values)
-    if values.get("refiner_checkpoint") in (None, "", NO_REFINER):
-        values["refiner_checkpoint"], values["refiner_switch_at"] = None, None
-    return params_form.params_from_form(Txt2ImgParams, values)
+    return params_form.params_from_form(Txt2ImgParams, params_form.without_unset_refiner(values))
 
 
 def create_tab(state: EngineState, counter: TokenCounter) -> Txt2ImgTab:
@@ -93,7 +79,7 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Txt2ImgTab:
             controls = create_sampling_controls(TAB)
             fields.update(controls.fields)
             _create_hires(fields)
-            _create_refiner(fields, state)
+            create_refiner(TAB, fields, state)
             seed = create_seed_controls(TAB)
             fields.update(seed.fields)
         with gr.Column(scale=1):

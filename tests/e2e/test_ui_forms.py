@@ -4,6 +4,7 @@ images -> init image and mask, batch folders, extension switches, progress text,
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -12,7 +13,9 @@ from modules.jobs import Job, JobProgress, JobStatus
 from modules.options import OptionInfo
 from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
 from modules.prompting import PromptStyle, StyleDatabase
-from modules.ui import editor_images, img2img_batch, job_progress, params_form
+from modules.sd_models.checkpoints import CheckpointInfo
+from modules.ui import editor_images, img2img, img2img_batch, job_progress, params_form, txt2img
+from modules.ui.img2img_size import RESIZE_TO, SizeChoice
 from modules.ui.extension_list import list_extensions, read_disabled, save_enabled
 from modules.ui.page_assets import collect_assets
 from modules.ui.settings import matches, option_value
@@ -68,6 +71,78 @@ def test_infotext_styles_are_peeled_off_the_prompts(tmp_path):
     values = params_form.values_from_infotext(INFOTEXT, Txt2ImgParams, styles)
     assert values["styles"] == ["painting"]
     assert values["prompt"] == "a cat" and values["negative_prompt"] == ""
+
+
+@pytest.fixture(scope="module")
+def tabs(tmp_path_factory):
+    """The txt2img and img2img tabs, built as the page builds them (no server, no browser), over
+    a data dir that lists one checkpoint: (blocks, txt2img tab, img2img tab)."""
+    import gradio as gr
+
+    from modules.engine_state import EngineState
+    from modules.ui.token_counter import TokenCounter
+    from tests.helpers import make_args
+
+    data = tmp_path_factory.mktemp("ui-forms")
+    checkpoint = data / "models" / "Stable-diffusion" / "refiner.safetensors"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"listed, never loaded")
+    state = EngineState.create(make_args(data))
+    counter = TokenCounter(state.models)
+    with gr.Blocks() as blocks:
+        t2i, i2i = txt2img.create_tab(state, counter), img2img.create_tab(state, counter)
+    return blocks, t2i, i2i
+
+
+def test_both_tabs_have_the_refiner_and_their_params_carry_it(tabs):
+    _, t2i, i2i = tabs
+    for tab in (t2i, i2i):
+        checkpoint, switch_at = tab.fields["refiner_checkpoint"], tab.fields["refiner_switch_at"]
+        assert (checkpoint.elem_id, switch_at.elem_id) == (f"{tab.row.tab}_refiner_checkpoint",
+                                                           f"{tab.row.tab}_refiner_switch_at")
+        assert [value for _, value in checkpoint.choices] == ["None", "refiner.safetensors"]
+    refiner = {"prompt": "a cat", "steps": 3, "refiner_checkpoint": "refiner.safetensors", "refiner_switch_at": 0.6}
+    image = {"image": Image.new("RGB", (64, 64))}
+    for off in (False, True):
+        form = dict(refiner, refiner_checkpoint=params_form.NO_REFINER) if off else refiner
+        expected = (None, None) if off else ("refiner.safetensors", 0.6)
+        i2i_params = img2img.build_params("img2img", form, image, SizeChoice(RESIZE_TO, 1.0))
+        for params in (txt2img.build_params(form), i2i_params):
+            assert (params.refiner_checkpoint, params.refiner_switch_at) == expected
+
+
+def test_infotext_refiner_fills_both_tabs_and_an_infotext_without_one_turns_it_off():
+    with_refiner = INFOTEXT + ", Refiner: refiner [0123456789], Refiner switch at: 0.6"
+    for cls in (Txt2ImgParams, Img2ImgParams):
+        values = params_form.values_from_infotext(with_refiner, cls)
+        assert (values["refiner_checkpoint"], values["refiner_switch_at"]) == ("refiner [0123456789]", 0.6)
+        values = params_form.values_from_infotext(INFOTEXT, cls)
+        assert values["refiner_checkpoint"] == params_form.NO_REFINER and "refiner_switch_at" not in values
+
+
+def _checkpoint(name: str, sha256: str | None) -> CheckpointInfo:
+    return CheckpointInfo(Path("/models") / name, name, sha256=sha256)
+
+
+def test_an_infotext_refiner_name_finds_the_listed_checkpoint():
+    listed = [_checkpoint("sub/xl-refiner.safetensors", "abcdef0123" + "0" * 54),
+              _checkpoint("plain.ckpt", None)]
+    title = params_form.checkpoint_title
+    assert title("xl-refiner [abcdef0123]", listed) == "sub/xl-refiner.safetensors [abcdef0123]"
+    assert title("renamed [abcdef0123]", listed) == "sub/xl-refiner.safetensors [abcdef0123]"  # by hash
+    assert title("plain [9999999999]", listed) == "plain.ckpt"  # not hashed yet: by name
+    assert title("sub/xl-refiner.safetensors [abcdef0123]", listed) == "sub/xl-refiner.safetensors [abcdef0123]"
+    for unknown in ("gone [9999999999]", "None", "", None):
+        assert title(unknown, listed) == params_form.NO_REFINER
+
+
+def test_the_refiner_dropdown_shows_the_checkpoint_a_pasted_infotext_names(tabs):
+    blocks, _, i2i = tabs
+    dropdown = i2i.fields["refiner_checkpoint"]
+    [resolve] = [f.fn for f in blocks.fns.values() if dropdown in f.inputs and dropdown in f.outputs]
+    assert resolve("refiner [0123456789]") == "refiner.safetensors"
+    assert resolve("refiner.safetensors") == "refiner.safetensors"
+    assert resolve("gone [0123456789]") == params_form.NO_REFINER
 
 
 def test_plain_prompt_is_not_taken_for_an_infotext():
