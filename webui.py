@@ -12,7 +12,7 @@ import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from modules.cmd_args import parse_args, parse_credentials, server_address
+from modules.cmd_args import open_access_warning, parse_args, parse_credentials, server_address
 from modules.timer import StartupTimer
 
 if TYPE_CHECKING:
@@ -34,11 +34,14 @@ class ServerControl:
         self.restartable = restartable
         self.exit_code = 0
 
-    def restart(self) -> None:
+    def stop(self, exit_code: int = 0) -> None:
         """Stop serving (open requests finish, the lifespan stops the job queue; queued jobs stay
-        in SQLite) and make main return RESTART_EXIT_CODE."""
-        self.exit_code = RESTART_EXIT_CODE
+        in SQLite) and make main return `exit_code`."""
+        self.exit_code = exit_code
         self.server.should_exit = True
+
+    def restart(self) -> None:
+        self.stop(RESTART_EXIT_CODE)
 
 
 def setup_logging(level: str) -> None:
@@ -103,8 +106,8 @@ def main(argv: list[str] | None = None, restartable: bool = False) -> int:
     timer = StartupTimer()
     app, _ = create_app(args, timer, load_checkpoint=True)
     host, port = server_address(args)
-    if args.listen and not (args.api_auth or args.gradio_auth):
-        log.warning("--listen without --api-auth/--gradio-auth: anyone on your network can use this server")
+    if warning := open_access_warning(args):
+        log.warning(warning)
 
     import uvicorn
 

@@ -150,6 +150,27 @@ def server_address(args: argparse.Namespace) -> tuple[str, int]:
     return host, port
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def open_access_warning(args: argparse.Namespace) -> str | None:
+    """What to warn about when the server is reachable from other machines (--listen or a
+    non-loopback --server-name) and a face it serves has no password; None when safe."""
+    host, _ = server_address(args)
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return None
+    api_served = args.api or args.nowebui
+    open_faces = [name for name, served, auth in (("the API", api_served, args.api_auth),
+                                                  ("the web UI", not args.nowebui, args.gradio_auth))
+                  if served and not auth]
+    if not open_faces:
+        return None
+    flags = " and ".join(flag for flag, face in (("--api-auth", "the API"), ("--gradio-auth", "the web UI"))
+                         if face in open_faces)
+    return (f"serving on {host} with no password for {' and '.join(open_faces)}: anyone on your network can "
+            f"use it; set {flags} user:password")
+
+
 def parse_credentials(value: str | None) -> dict[str, str]:
     """`user:pass,user2:pass2` → {user: pass}; already validated by the parser."""
     if not value:

@@ -153,17 +153,21 @@ def create_router(state: EngineState) -> APIRouter:
         def server_kill() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
+        def server_control(request: Request, route: str, restart: bool = False):
+            # webui.main keeps its ServerControl here (none under a test client); only launch.py restarts
+            control = getattr(request.app.state, "server_control", None)
+            if control is None or (restart and not control.restartable):
+                raise HTTPException(501, f"{route}: only a server started by launch.py can restart" if restart
+                                    else f"{route}: only a server started by launch.py or webui.py can stop")
+            return control
+
         @router.post("/server-stop")
-        def server_stop() -> None:
-            os.kill(os.getpid(), signal.SIGINT)
+        def server_stop(request: Request) -> None:
+            server_control(request, "server-stop").stop()  # a clean exit: status 0
 
         @router.post("/server-restart")
         def server_restart(request: Request) -> None:
-            # webui.main keeps its ServerControl here (none under a test client); only launch.py restarts
-            control = getattr(request.app.state, "server_control", None)
-            if control is None or not control.restartable:
-                raise HTTPException(501, "server-restart: only a server started by launch.py can restart")
-            control.restart()
+            server_control(request, "server-restart", restart=True).restart()
 
     @router.get("/memory", response_model=MemoryResponse)
     def memory() -> MemoryResponse:

@@ -3,7 +3,7 @@
 Three API users (--api-auth; the queue's owner is the user name) submit five small
 demo-model jobs each through POST /easel/v1/jobs, while a first job runs. The order the jobs
 ran in must be round-robin across users and first-in-first-out within each; the progress
-/sdapi/v1/progress reports must only go forward. Then the server is killed with SIGKILL
+/sdapi/v1/progress reports for the running job, and each job's own progress, must only go forward. Then the server is killed with SIGKILL
 while jobs wait, and restarted on the same data dir: every job must end done, and every
 image finished before the crash must still download, byte for byte.
 """
@@ -61,11 +61,16 @@ def start(data_dir: Path, port: int) -> Server:
     return server
 
 
-def wait_until_done(users: dict[str, User], jobs: dict[str, str], timeout: float = 120) -> dict[str, dict]:
-    """{job id: job view} once every job (id -> owner name) has finished."""
+def wait_until_done(users: dict[str, User], jobs: dict[str, str], timeout: float = 120,
+                    history: dict[str, list[dict]] | None = None) -> dict[str, dict]:
+    """{job id: job view} once every job (id -> owner name) has finished; `history` gets
+    every view polled meanwhile, by job id."""
     deadline = time.monotonic() + timeout
     while True:
         views = {job_id: users[owner].job(job_id) for job_id, owner in jobs.items()}
+        if history is not None:
+            for job_id, view in views.items():
+                history.setdefault(job_id, []).append(view)
         if all(view["status"] not in ("queued", "running") for view in views.values()):
             return views
         assert time.monotonic() < deadline, {k: v["status"] for k, v in views.items()}
@@ -122,9 +127,16 @@ def check_fair_order_and_progress(users: dict[str, User]) -> dict[tuple[str, str
     # user1 queues the rest first, so first-come-first-served would run all of user1's jobs next
     jobs = {head: "user1", **submit_concurrently(users, {"user1": 4}, JOB),
             **submit_concurrently(users, {"user2": 5, "user3": 5}, JOB)}
+    history: dict[str, list[dict]] = {}
+    views = wait_until_done(users, jobs, history=history)
     watcher.join(120)
-    views = wait_until_done(users, jobs)
     assert all(view["status"] == "done" for view in views.values()), views
+    for job_id, seen in history.items():  # every job's own progress, from queued to done, only goes forward
+        statuses = [view["status"] for view in seen]
+        assert statuses == sorted(statuses, key=["queued", "running", "done"].index), (job_id, statuses)
+        fractions = [view["progress"]["fraction"] for view in seen]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0, (job_id, fractions)
+    assert any("running" in (view["status"] for view in seen) for seen in history.values())
 
     others_submitted = max(view["created_at"] for job_id, view in views.items() if job_id != head)
     assert others_submitted < views[head]["finished_at"], "setup: the head job ended before all jobs were queued"

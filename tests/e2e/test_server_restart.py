@@ -1,8 +1,10 @@
 """POST /sdapi/v1/server-restart on a real server started through launch.py, as a user runs it."""
 
+import signal
 import time
 
 import httpx
+import pytest
 
 from modules.sd_models.random_weights import write_checkpoint
 from tests.helpers import TINY_ARCHITECTURES
@@ -56,3 +58,15 @@ def test_without_the_flag_there_is_no_restart_route(tmp_path):
         server.wait_until_answering("/sdapi/v1/scripts")
         assert httpx.post(server.base + "/sdapi/v1/server-restart", timeout=10).status_code == 404
         assert server.process.poll() is None
+
+
+@pytest.mark.parametrize("route, exit_status", [("server-stop", 0), ("server-kill", -signal.SIGTERM)])
+def test_stop_and_kill_end_the_server_when_enabled(tmp_path, route, exit_status):
+    with running_server(tmp_path, "--nowebui", "--api-server-stop", "--no-demo-model") as server:
+        server.wait_until_answering("/sdapi/v1/scripts")
+        try:
+            httpx.post(f"{server.base}/sdapi/v1/{route}", timeout=10)
+        except httpx.HTTPError:
+            pass  # the server may go before it answers
+        assert server.process.wait(30) == exit_status, server.log()
+        assert "Application shutdown complete" in server.log()  # the job queue was stopped in order

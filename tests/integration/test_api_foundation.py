@@ -1,6 +1,7 @@
 """The first /sdapi/v1 routes, through FastAPI's test client, in A1111's shapes."""
 
 import base64
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,15 +85,43 @@ def test_unload_and_reload(api):
     assert client.post("/sdapi/v1/reload-checkpoint").status_code == 200
 
 
+def api_operations(app) -> list[tuple[str, str]]:
+    """(method, path) of every API operation the OpenAPI document lists, path parameters filled in."""
+    return [(method.upper(), re.sub(r"\{[^}]+\}", "x", path)) for path, item in app.openapi()["paths"].items()
+            if path.startswith(("/sdapi/", "/easel/")) for method in item]
+
+
 def test_api_auth_protects_every_route(data_dir, tiny_checkpoints):
-    app, _ = create_app(make_args(data_dir, "--api", "--nowebui", "--api-auth", "alice:s3cret"))
+    app, state = create_app(make_args(data_dir, "--api", "--nowebui", "--api-auth", "alice:s3cret",
+                                      "--api-server-stop"))
     client = TestClient(app)
-    assert client.get("/sdapi/v1/sd-models").status_code == 401
+    operations = api_operations(app)
+    assert len(operations) >= 44 and ("POST", "/sdapi/v1/server-kill") in operations
+    assert {path for _, path in operations} >= {"/easel/v1/jobs", "/easel/v1/jobs/x", "/sdapi/v1/train/embedding"}
+    for method, path in operations:  # never with the right password: server-kill must not run
+        assert client.request(method, path, json={}).status_code == 401, (method, path)
+    assert state.jobs.list() == []
     wrong = base64.b64encode(b"alice:nope").decode()
     assert client.get("/sdapi/v1/options", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
     right = base64.b64encode(b"alice:s3cret").decode()
     response = client.get("/sdapi/v1/cmd-flags", headers={"Authorization": f"Basic {right}"})
     assert response.status_code == 200 and response.json()["api_auth"] == "<hidden>"
+    state.jobs.stop()
+
+
+def test_gradio_auth_guards_the_ui_and_the_api_keeps_its_own(data_dir):
+    app, state = create_app(make_args(data_dir, "--api", "--gradio-auth", "bob:pw"))
+    try:
+        client = TestClient(app)
+        for path in ("/config", "/gradio_api/info"):  # what the page needs to build itself and run events
+            assert client.get(path).status_code == 401, path
+        assert client.post("/gradio_api/queue/join", json={}).status_code == 401
+        assert client.post("/login", data={"username": "bob", "password": "nope"}).status_code == 400
+        assert client.post("/login", data={"username": "bob", "password": "pw"}).json() == {"success": True}
+        assert client.get("/config").status_code == 200
+        assert TestClient(app).get("/sdapi/v1/sd-models").status_code == 200  # no --api-auth: the API is open
+    finally:
+        state.jobs.stop()
 
 
 def test_cors_is_closed_unless_allowed(data_dir):

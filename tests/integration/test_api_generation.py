@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -133,6 +134,25 @@ def test_async_jobs_round_trip(api):
     assert client.get("/easel/v1/jobs/nope").status_code == 404
     assert client.get(f"/easel/v1/jobs/{job_id}/images/5").status_code == 404
     assert job.status.value == "done"
+
+
+def test_deleting_jobs_cancels_the_queued_and_interrupts_the_running(api):
+    client, state = api
+    long = {**BASE, "steps": 150, "n_iter": 20}
+    running, queued = (client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": long}).json()["id"]
+                       for _ in range(2))
+    deadline = time.monotonic() + 60
+    while state.jobs.get(running).progress.sampling_step < 1:  # wait until it really runs
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert client.delete(f"/easel/v1/jobs/{queued}").json()["status"] == "cancelled"
+    assert client.delete(f"/easel/v1/jobs/{running}").status_code == 200
+    finished = state.jobs.wait(running, timeout=60)
+    assert finished.status.value == "interrupted" and finished.progress.job_no < 20
+    assert state.jobs.get(queued).status.value == "cancelled" and state.jobs.get(queued).started_at is None
+    assert client.delete("/easel/v1/jobs/nope").status_code == 404
+    other_user = {"Authorization": "Basic " + base64.b64encode(b"mallory:x").decode()}
+    assert client.delete(f"/easel/v1/jobs/{running}", headers=other_user).status_code == 404  # not theirs
 
 
 def test_progress_idle_shape_and_lists(api):

@@ -55,8 +55,9 @@ def test_server_restart_needs_launch_py(data_dir):
     # With the flag but no launcher (a test client, or `python webui.py`), nothing could start the
     # app again: 501, as A1111 answers when it is not restartable, and the server keeps serving.
     with api_client(data_dir, {}, "--api-server-stop") as (client, _):
-        response = client.post("/sdapi/v1/server-restart")
-        assert response.status_code == 501 and "launch.py" in response.json()["detail"]
+        for route in ("server-restart", "server-stop"):
+            response = client.post(f"/sdapi/v1/{route}")
+            assert response.status_code == 501 and "launch.py" in response.json()["detail"]
         assert client.get("/sdapi/v1/scripts").status_code == 200
 
 

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from modules.cmd_args import REPO_ROOT, parse_args, parse_credentials, server_address
+from modules.cmd_args import REPO_ROOT, open_access_warning, parse_args, parse_credentials, server_address
 
 
 def run_launcher(*flags: str) -> subprocess.CompletedProcess:
@@ -61,3 +61,24 @@ def test_every_a1111_flag_of_the_foundation_is_accepted(tmp_path):
 def test_credentials_parse_to_a_user_map():
     assert parse_credentials("a:b, c:d:e") == {"a": "b", "c": "d:e"}
     assert parse_credentials(None) == {}
+
+
+@pytest.mark.parametrize("flags, warned", [
+    ([], None),
+    (["--api"], None),  # loopback only: nobody else can reach it
+    (["--server-name", "localhost", "--api"], None),
+    (["--listen"], "the web UI"),
+    (["--listen", "--api"], "the API and the web UI"),
+    (["--listen", "--api", "--gradio-auth", "a:b"], "the API"),  # the UI password does not cover the API
+    (["--listen", "--nowebui"], "the API"),
+    (["--server-name", "192.168.1.5", "--api", "--api-auth", "a:b"], "the web UI"),
+    (["--listen", "--api", "--api-auth", "a:b", "--gradio-auth", "c:d"], None),
+    (["--listen", "--nowebui", "--api-auth", "a:b"], None),
+])
+def test_open_access_is_warned_about_naming_what_lacks_a_password(flags, warned):
+    warning = open_access_warning(parse_args(flags))
+    if warned is None:
+        assert warning is None
+    else:
+        assert f"no password for {warned}:" in warning
+        assert ("--api-auth" in warning) == ("API" in warned) and ("--gradio-auth" in warning) == ("UI" in warned)
