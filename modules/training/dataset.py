@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from modules.processing import latents as latent_ops
 from modules.processing.params import ParamsError
+from modules.training.params import SIDE_MULTIPLE
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -108,7 +110,7 @@ def load_images(paths: Sequence[Path], model: Any, width: int, height: int, vars
     loaded = []
     for path in paths:
         image = _open_image(path)
-        size = _training_size(image, width, height, varsize, model.latent_downscale, path)
+        size = training_size(image.size, width, height, varsize, path)
         alpha = image.getchannel("A") if use_weight and "A" in image.getbands() else None
         rgb = image.convert("RGB").resize(size, Image.BICUBIC)
         mean, std = _posterior(model.vae, latent_ops.images_to_tensor([rgb]))
@@ -130,16 +132,26 @@ def _open_image(path: Path) -> Image.Image:
         raise ParamsError("data_root", f"{path.name}: not a readable image ({e})") from None
 
 
-def _training_size(image: Image.Image, width: int, height: int, varsize: bool, downscale: int,
-                   path: Path) -> tuple[int, int]:
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise ParamsError("data_root", f"{path.name}: not a readable image ({e})") from None
+
+
+def training_size(image_size: tuple[int, int], width: int, height: int, varsize: bool,
+                  path: Path) -> tuple[int, int]:
+    """The (width, height) an image is trained at: the requested size, or with varsize its own
+    size cut down to a multiple of 8 (what every SD VAE encodes)."""
     if not varsize:
         return width, height
-    # keep the image's own size, cut down to what the VAE can encode
-    multiple = max(8, downscale)
-    size = (image.width // multiple * multiple, image.height // multiple * multiple)
+    own_width, own_height = image_size
+    size = (own_width // SIDE_MULTIPLE * SIDE_MULTIPLE, own_height // SIDE_MULTIPLE * SIDE_MULTIPLE)
     if min(size) == 0:
-        raise ParamsError("data_root", f"{path.name} is {image.width}x{image.height}; with varsize images must be "
-                                       f"at least {multiple} pixels on each side")
+        raise ParamsError("data_root", f"{path.name} is {own_width}x{own_height}; with varsize images must be "
+                                       f"at least {SIDE_MULTIPLE} pixels on each side")
     return size
 
 
@@ -193,10 +205,12 @@ def epoch_batches(images: Sequence[TrainingImage], batch_size: int, rng: random.
 
 
 def batches_per_epoch(images: Sequence[TrainingImage], batch_size: int) -> int:
-    sizes: dict[tuple[int, int], int] = {}
-    for image in images:
-        sizes[image.latent_size] = sizes.get(image.latent_size, 0) + 1
-    return sum(count // batch_size for count in sizes.values())
+    return count_batches((image.latent_size for image in images), batch_size)
+
+
+def count_batches(sizes: Iterable[tuple[int, int]], batch_size: int) -> int:
+    """Whole batches in an epoch of images of these sizes (a batch holds one size only)."""
+    return sum(count // batch_size for count in Counter(sizes).values())
 
 
 def batch_stream(images: Sequence[TrainingImage], batch_size: int, batches_used_per_epoch: int,

@@ -7,6 +7,7 @@ the API answers 422 and no job, file or folder is created.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from modules import networks, sampling
 from modules.networks.embeddings import Embedding, EmbeddingDatabase
 from modules.processing.params import ParamsError, UnknownNameError
+from modules.training import dataset as ds
 from modules.training.dataset import BUNDLED_TEMPLATES_DIR, find_images, list_templates, read_template
 from modules.training.params import TrainParams
 
@@ -43,12 +45,7 @@ def resolve_inputs(params: TrainParams, data_dir: Path, templates: Sequence[Path
     images = find_images(data_root)
     if not images:
         raise ParamsError("data_root", f"{params.data_root!r} holds no images (.png, .jpg, .jpeg, .webp, .bmp)")
-    if not params.varsize and len(images) < params.batch_size:
-        raise ParamsError("batch_size", f"is {params.batch_size}, but {params.data_root!r} holds only "
-                                        f"{len(images)} images")
-    if not params.varsize and len(images) // params.batch_size < params.gradient_step:
-        raise ParamsError("gradient_step", f"{params.gradient_step} batches of {params.batch_size} per step, but "
-                                           f"{len(images)} images make only {len(images) // params.batch_size} batches")
+    check_batches(params, images)
     available = list_templates(templates if templates is not None else template_dirs(data_dir))
     template = available.get(params.template_filename)
     if template is None:
@@ -66,6 +63,31 @@ def resolve_inputs(params: TrainParams, data_dir: Path, templates: Sequence[Path
     if log_root is not None and log_root.exists() and not log_root.is_dir():
         raise ParamsError("log_directory", f"{params.log_directory!r} is a file, not a folder")
     return TrainingInputs(data_root, images, read_template(template), log_root)
+
+
+def check_batches(params: TrainParams, images: Sequence[Path]) -> None:
+    """An epoch must hold at least one optimizer step: `gradient_step` whole batches, a batch
+    being images of one training size. Sizes come from the files' headers, so an unreadable
+    image is refused here too."""
+    sizes = [_training_size(params, path) for path in images]
+    batches = ds.count_batches(sizes, params.batch_size)
+    if batches == 0:
+        raise ParamsError("batch_size", _too_few_images(params, sizes))
+    if batches < params.gradient_step:
+        raise ParamsError("gradient_step", f"{params.gradient_step} batches of {params.batch_size} per step, but "
+                                           f"the images of {params.data_root!r} make only {batches} batches")
+
+
+def _training_size(params: TrainParams, path: Path) -> tuple[int, int]:
+    return ds.training_size(ds.image_size(path), params.training_width, params.training_height, params.varsize, path)
+
+
+def _too_few_images(params: TrainParams, sizes: Sequence[tuple[int, int]]) -> str:
+    if not params.varsize:
+        return f"is {params.batch_size}, but {params.data_root!r} holds only {len(sizes)} images"
+    counts = ", ".join(f"{count} of {w}x{h}" for (w, h), count in sorted(Counter(sizes).items()))
+    return (f"is {params.batch_size}, but with varsize a batch holds images of one size, and {params.data_root!r} "
+            f"holds {counts}")
 
 
 def trainable_embedding(embeddings: EmbeddingDatabase, model: Any, name: str) -> Embedding:

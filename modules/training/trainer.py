@@ -34,7 +34,6 @@ from modules.networks.embedding_lookup import one_embedding_lookups
 from modules.networks.embeddings import PARTS_PER_ENCODER, EmbeddingDatabase
 from modules.processing.conditioning import build_prompt_encoder
 from modules.processing.denoiser import SDXLConditions
-from modules.processing.params import ParamsError
 from modules.prompting import PromptEncoder
 from modules.training import dataset as ds
 from modules.training import embedding_files as files
@@ -143,11 +142,8 @@ def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: Em
     with frozen(model.modules().values()):
         images = ds.load_images(inputs.images, model, params.training_width, params.training_height, params.varsize,
                                 params.latent_sampling_method, params.use_weight, run.generator)
-        per_epoch = ds.batches_per_epoch(images, params.batch_size)
-        steps_per_epoch = per_epoch // params.gradient_step
-        if steps_per_epoch < 1:
-            raise ParamsError("gradient_step", f"{params.gradient_step} batches of {params.batch_size} per step, "
-                                               f"but an epoch of these images has only {per_epoch} batches")
+        # resolve_inputs made sure an epoch holds at least one step
+        steps_per_epoch = ds.batches_per_epoch(images, params.batch_size) // params.gradient_step
         batches = ds.batch_stream(images, params.batch_size, steps_per_epoch * params.gradient_step, run.rng)
         ctx.set_total(1, end_step - initial_step)
         step = initial_step

@@ -21,6 +21,7 @@ from modules.training import (
     vectors_checksum,
 )
 from modules.training import dataset as ds
+from modules.training import trainer as trainer_module
 from modules.training.loss import clip_gradient, target_for
 from modules.training.previews import preview_params
 from tests.helpers import api_client, fixed_batch_loss
@@ -43,6 +44,16 @@ def images_dir(tmp_path):
         ImageDraw.Draw(image).ellipse((12, 12, 52, 52), fill=colour)
         image.save(folder / f"{index:03d}-purple circle.png")
     (folder / "000-purple circle.txt").write_text("purple, circle, dark background", encoding="utf-8")
+    return folder
+
+
+def shapes_of_sizes(folder, sizes):
+    """A folder of purple circles, one per (width, height)."""
+    folder.mkdir()
+    for index, (width, height) in enumerate(sizes):
+        image = Image.new("RGB", (width, height), (20, 20, 20))
+        ImageDraw.Draw(image).ellipse((width // 5, height // 5, width * 4 // 5, height * 4 // 5), fill=(200, 40, 200))
+        image.save(folder / f"{index:03d}-purple circle.png")
     return folder
 
 
@@ -208,14 +219,33 @@ class InterruptAfter(NullProgress):
         self.interrupted = step >= self.after
 
 
-def test_interrupt_saves_what_is_done(sd1, tmp_path, images_dir, embeddings_dir):
+def record_clipping(monkeypatch):
+    """Calls of the trainer's gradient clipping: (mode, limit, largest |grad| before, after)."""
+    calls = []
+
+    def recording(vectors, mode, limit):
+        largest = lambda: max(v.grad.abs().max().item() for v in vectors)  # noqa: E731
+        before = largest()
+        clip_gradient(vectors, mode, limit)
+        calls.append((mode, limit, before, largest()))
+
+    monkeypatch.setattr(trainer_module, "clip_gradient", recording)
+    return calls
+
+
+def test_interrupt_saves_what_is_done(sd1, tmp_path, images_dir, embeddings_dir, monkeypatch):
     path = create_embedding("purp", 1, "circle", sd1, embeddings_dir)
     before = stored(path).parts[""]
     ctx = InterruptAfter(2)
-    result = train(sd1, tmp_path, embeddings_dir, ctx=ctx, steps=50)
+    clipping = record_clipping(monkeypatch)
+    result = train(sd1, tmp_path, embeddings_dir, ctx=ctx, steps=50, clip_grad_mode="value",
+                   clip_grad_value="1e-5:1, 5e-6")
     assert result.interrupted and result.step == 2 and ctx.steps == [1, 2] and ctx.total == (1, 50)
     saved = stored(path)
     assert saved.step == 2 and not torch.equal(saved.parts[""], before)
+    # "value" clipping ran before each optimizer step with its schedule's limit and clamped the gradient
+    assert [(mode, limit) for mode, limit, _, _ in clipping] == [("value", 1e-5), ("value", 5e-6)]
+    assert all(largest > limit and clipped == pytest.approx(limit) for _, limit, largest, clipped in clipping)
 
 
 def test_gradient_accumulation_counts_batches_per_step_and_epochs(sd1, tmp_path, images_dir, embeddings_dir):
@@ -229,6 +259,26 @@ def test_gradient_accumulation_counts_batches_per_step_and_epochs(sd1, tmp_path,
     with pytest.raises(ParamsError) as error:
         train(sd1, tmp_path, embeddings_dir, steps=4, batch_size=1, gradient_step=3)
     assert error.value.field == "gradient_step"
+
+
+def test_varsize_trains_each_image_at_its_own_size_in_batches_of_one_size(sd1, tmp_path, embeddings_dir,
+                                                                          monkeypatch):
+    shapes_of_sizes(tmp_path / "mixed", [(64, 64), (64, 64), (77, 45), (79, 47)])
+    create_embedding("purp", 1, "circle", sd1, embeddings_dir)
+    latent_sizes = []
+    loss = trainer_module.embedding_loss
+
+    def recording(model, encoder, latents, *args, **kwargs):
+        latent_sizes.append((len(latents), *latents.shape[-2:]))
+        return loss(model, encoder, latents, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "embedding_loss", recording)
+    # training_width/height are ignored under varsize
+    result = train(sd1, tmp_path, embeddings_dir, data_root="mixed", varsize=True, steps=4, batch_size=2,
+                   training_width=128, training_height=128)
+    assert result.step == 4
+    # 77x45 and 79x47 are both cut down to 72x40 (latent 5x9): 2 batches an epoch, each of one size
+    assert sorted(latent_sizes) == [(2, 5, 9), (2, 5, 9), (2, 8, 8), (2, 8, 8)]
 
 
 def test_gradient_clipping_by_value_and_by_norm():
@@ -386,6 +436,25 @@ def test_api_reads_the_pre_1_6_preview_sampler_index_as_a_name():
 ])
 def test_api_bad_input_is_422_naming_the_field(api, images_dir, route, body, field):
     assert_train_api_refuses(api, images_dir, route, body, field, 422)
+
+
+@pytest.mark.parametrize("sizes, body, field", [
+    ([(64, 64), (77, 45)], {"batch_size": 2}, "batch_size"),  # no two images of one size
+    ([(64, 64), (77, 45)], {"gradient_step": 3}, "gradient_step"),  # 2 batches an epoch
+    ([(64, 64), (64, 5)], {}, "data_root"),  # under 8 pixels high
+])
+def test_api_refuses_a_varsize_dataset_without_a_whole_step_as_422(api, tmp_path, sizes, body, field):
+    client, state = api
+    client.post("/sdapi/v1/create/embedding", json={"name": "purp"})
+    outputs = (state.paths.embeddings_dir, state.paths.data_dir / "textual_inversion")
+    before = files_under(*outputs)
+    folder = shapes_of_sizes(tmp_path / "mixed", sizes)
+    assert_train_api_refuses(api, folder, "train", {"varsize": True, **body}, field, 422)
+    assert files_under(*outputs) == before and (state.paths.embeddings_dir / "purp.pt").is_file()
+
+
+def files_under(*folders):
+    return {p: p.read_bytes() for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_api_unknown_embedding_is_404(api, images_dir):
