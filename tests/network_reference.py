@@ -1,5 +1,6 @@
 """The LyCORIS types' weight changes written out the long way (whole matrices, explicit
-permutations), to check modules.networks.lora_types against something computed differently."""
+permutations, loops over blocks), to check modules.networks.lora_types against something
+computed differently."""
 
 import torch
 
@@ -47,3 +48,48 @@ def old_glora_delta(weight, a1, a2, b1, b2, alpha):
     """Older LyCORIS layout (A1111's network_glora): (W a2 a1 + b2 b1) · alpha / rank."""
     flat = weight.flatten(1)
     return ((flat @ a2 @ a1 + b2 @ b1) * (alpha / a1.shape[0])).reshape(weight.shape)
+
+
+def tucker_product(core, left, right):
+    """[out, in, kh, kw] = Σ_ab core[a, b] · left[a, out] · right[b, in], one kernel position at a time
+    (LoHa's hada_t, LoKr's lokr_t2, CP-LoCon's lora_mid)."""
+    kh, kw = core.shape[2:]
+    out = torch.empty(left.shape[1], right.shape[1], kh, kw)
+    for k in range(kh):
+        for l in range(kw):
+            out[:, :, k, l] = left.T @ core[:, :, k, l] @ right
+    return out
+
+
+def loha_delta(shape, w1a, w1b, w2a, w2b, alpha, t1=None, t2=None):
+    """(W1 ⊙ W2) · alpha / rank, each W = a b, or the Tucker product of core t with a and b."""
+    def factor(a, b, t):
+        return (a @ b if t is None else tucker_product(t, a, b)).reshape(shape)
+
+    return factor(w1a, w1b, t1) * factor(w2a, w2b, t2) * (alpha / w1b.shape[0])
+
+
+def kronecker(w1, w2):
+    """w1 ⊗ w2 block by block: block (p, q) is w1[p, q] · w2 (w2 may carry a kernel)."""
+    rows, columns = w2.shape[:2]
+    out = torch.empty(w1.shape[0] * rows, w1.shape[1] * columns, *w2.shape[2:])
+    for p in range(w1.shape[0]):
+        for q in range(w1.shape[1]):
+            out[p * rows:(p + 1) * rows, q * columns:(q + 1) * columns] = w1[p, q] * w2
+    return out
+
+
+def ia3_delta(weight, scale, on_input=False):
+    """(IA)³: diag(s) W, or W diag(s) with on_input (a linear weight then)."""
+    flat = weight.flatten(1)
+    scaled = flat @ torch.diag(scale) if on_input else torch.diag(scale) @ flat
+    return scaled.reshape(weight.shape)
+
+
+def dora_delta(weight, delta, magnitude):
+    """DoRA, kohya/LyCORIS layout (magnitude [1, in, …]): each input column of W + ΔW rescaled
+    to its stored length."""
+    merged = weight + delta
+    lengths = torch.stack([merged[:, i].norm() for i in range(merged.shape[1])])
+    ratio = (magnitude.flatten() / lengths).reshape(1, -1, *[1] * (weight.ndim - 2))
+    return merged * ratio - weight

@@ -3,7 +3,9 @@
 Files name modules in several ways: kohya (`lora_unet_<path>`, `lora_te_<path>`, `lora_te1_`/
 `lora_te2_` for SDXL, with `_` for `.`; the UNet path either diffusers' or LDM's), diffusers/peft
 (`unet.<path>`, `text_encoder.<path>`, `text_encoder_2.<path>`, old attention-processor keys) and
-LDM checkpoint prefixes (`model.diffusion_model.`, `cond_stage_model.transformer.`). Every key is
+LDM checkpoint prefixes (`model.diffusion_model.`, `cond_stage_model.transformer.`). The encoder
+that is OpenCLIP in LDM checkpoints (SD2's, SDXL's second) is also known by its OpenCLIP names
+(`resblocks`, `mlp.c_fc`; bare, as A1111 names them, or after the kohya prefix). Every key is
 normalised to the kohya form and looked up in a table of every name each module is known by.
 """
 
@@ -35,6 +37,15 @@ PARAM_SUFFIXES = {
 _PROCESSOR_KEY = re.compile(r"^(.*)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$")
 TEXT_ENCODER_PREFIXES = {"sd1": ("lora_te_",), "sd2": ("lora_te_",), "sdxl": ("lora_te1_", "lora_te2_"),
                          "sdxl_refiner": ("lora_te2_",)}
+# The text encoder that was OpenCLIP in the LDM checkpoint (diffusers converts it to transformers
+# CLIP) and A1111's own name prefix for its modules (`cond_stage_model.wrapped` names).
+OPEN_CLIP_ENCODER = {"sd2": (0, "model_"), "sdxl": (1, "1_model_"), "sdxl_refiner": (0, None)}
+# transformers CLIP layer parts → OpenCLIP's; q/k/v as A1111 names the slices of the fused in_proj
+_OPEN_CLIP_LAYER_PARTS = {
+    "self_attn_q_proj": "attn_q_proj", "self_attn_k_proj": "attn_k_proj", "self_attn_v_proj": "attn_v_proj",
+    "self_attn_out_proj": "attn_out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
+    "mlp_fc1": "mlp_c_fc", "mlp_fc2": "mlp_c_proj",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +79,9 @@ def normalize_module_name(name: str, family: str) -> str:
     te_first = TEXT_ENCODER_PREFIXES.get(family, ("lora_te_",))[0]
     dotted = (("unet.", "lora_unet_"), ("model.diffusion_model.", "lora_unet_"), ("text_encoder_2.", "lora_te2_"),
               ("text_encoder.", te_first), ("cond_stage_model.transformer.", "lora_te_"),
-              ("conditioner.embedders.0.transformer.", "lora_te1_"))
+              ("conditioner.embedders.0.transformer.", "lora_te1_"), ("cond_stage_model.model.", "lora_te_model_"),
+              ("conditioner.embedders.1.model.", "lora_te2_model_"),
+              ("conditioner.embedders.0.model.", "lora_te2_model_"))  # the refiner's only encoder
     for prefix, kohya in dotted:
         if name.startswith(prefix):
             return kohya + name[len(prefix):].replace(".", "_")
@@ -89,14 +102,32 @@ def module_aliases(model: Any) -> dict[str, TargetModule]:
         except ValueError:
             continue
         table.setdefault("lora_unet_" + ldm.replace(".", "_"), target)
-    prefixes = TEXT_ENCODER_PREFIXES.get(model.arch.family, ("lora_te_",))
+    family = model.arch.family
+    prefixes = TEXT_ENCODER_PREFIXES.get(family, ("lora_te_",))
+    open_clip_index, a1111_prefix = OPEN_CLIP_ENCODER.get(family, (None, None))
     for index, (encoder, prefix) in enumerate(zip(model.text_encoders, prefixes)):
         for path, module in _weighted_modules(encoder):
             target = TargetModule(f"text_encoder_{index}", path, module)
             core = path.removeprefix("text_model.").replace(".", "_")
             table.setdefault(f"{prefix}text_model_{core}", target)
             table.setdefault(f"{prefix}{core}", target)
+            open_clip = _open_clip_name(core) if index == open_clip_index else None
+            if open_clip is not None:
+                table.setdefault(f"{prefix}model_{open_clip}", target)
+                if a1111_prefix is not None:
+                    table.setdefault(a1111_prefix + open_clip, target)
     return table
+
+
+def _open_clip_name(core: str) -> str | None:
+    """OpenCLIP's name for a transformers CLIP module (`encoder_layers_0_mlp_fc1` →
+    `transformer_resblocks_0_mlp_c_fc`), None for one OpenCLIP has no module for."""
+    if core == "final_layer_norm":
+        return "ln_final"
+    m = re.fullmatch(r"encoder_layers_(\d+)_(.+)", core)
+    if m is None or m[2] not in _OPEN_CLIP_LAYER_PARTS:
+        return None
+    return f"transformer_resblocks_{m[1]}_{_OPEN_CLIP_LAYER_PARTS[m[2]]}"
 
 
 def _weighted_modules(root: torch.nn.Module):

@@ -52,7 +52,7 @@ def _weight_decompose(weight: Tensor, delta: Tensor, dora_scale: Tensor) -> Tens
     merged = weight + delta
     per_output = dora_scale.shape[0] == weight.shape[0] and weight.shape[0] != 1
     dims = [d for d in range(weight.ndim) if d != (0 if per_output else 1)]
-    norm = merged.norm(dim=dims, keepdim=True)
+    norm = torch.linalg.vector_norm(merged, dim=dims, keepdim=True)  # Tensor.norm refuses 3 dims (convolutions)
     return merged * (dora_scale.reshape(norm.shape) / norm) - weight
 
 
@@ -134,7 +134,9 @@ class LoKr:
                 raise ValueError(f"LoKr factor w2 has shape {tuple(w2.shape)}, the weight needs {shape}")
             w2, w1 = w2.reshape(shape), w1[:, :, None, None]
         rank = self.w1b.shape[0] if self.w1b is not None else self.w2b.shape[0] if self.w2b is not None else None
-        return {"weight": _fit(torch.kron(w1, w2), weight, "LoKr") * _scale(self.alpha, rank)}
+        # kron needs contiguous factors; the Tucker product (einsum) is not
+        product = torch.kron(w1.contiguous(), w2.contiguous())
+        return {"weight": _fit(product, weight, "LoKr") * _scale(self.alpha, rank)}
 
 
 @dataclass

@@ -159,12 +159,20 @@ def test_ti_hashes_name_the_used_embeddings(models, sd1_embeddings):
     assert result.ti_hashes(["no embeddings here"]) is None
 
 
-def test_reload_reads_only_new_or_changed_files(models, sd1_embeddings, monkeypatch):
+@pytest.fixture
+def embedding_reads(monkeypatch):
+    """Names of the embedding files read from disk, in order."""
     import modules.networks.embeddings as embeddings_module
 
     reads = []
     real_read = embeddings_module.read_embedding_file
-    monkeypatch.setattr(embeddings_module, "read_embedding_file", lambda path, *a: reads.append(path.name) or real_read(path, *a))
+    monkeypatch.setattr(embeddings_module, "read_embedding_file",
+                        lambda path, *a: reads.append(path.name) or real_read(path, *a))
+    return reads
+
+
+def test_reload_reads_only_new_or_changed_files(models, sd1_embeddings, embedding_reads):
+    reads = embedding_reads
     db = EmbeddingDatabase([sd1_embeddings])
     db.load(models("sd1"))
     assert len(reads) == 5
@@ -175,6 +183,23 @@ def test_reload_reads_only_new_or_changed_files(models, sd1_embeddings, monkeypa
     again = db.load(models("sd1"))
     assert sorted(reads) == ["added.pt", "oldstyle.pt"]
     assert again.loaded["added"].data.vector_count == 4 and again.loaded["oldstyle"].data.vector_count == 3
+
+
+def test_one_database_rechecks_its_embeddings_when_the_model_family_changes(models, tmp_path, embedding_reads):
+    sd1_vectors, clip_l, clip_g = vectors(2, seed=20), vectors(1, seed=21), vectors(1, seed=22)
+    torch.save(a1111_pt(sd1_vectors), tmp_path / "sd1style.pt")
+    safetensors.torch.save_file({"clip_l": clip_l, "clip_g": clip_g}, str(tmp_path / "xlstyle.safetensors"))
+    db = EmbeddingDatabase([tmp_path])
+    for family in ["sd1", "sdxl", "sd1", "sdxl"]:
+        result = db.load(models(family))
+        own, other = ("sd1style", "xlstyle") if family == "sd1" else ("xlstyle", "sd1style")
+        assert list(result.loaded) == [own] and list(result.skipped) == [other], family
+        assert len(result.lookups) == len(models(family).text_encoders)
+        want = (sd1_vectors,) if family == "sd1" else (clip_l, clip_g)
+        assert all(torch.equal(got, w) for got, w in zip(result.loaded[own].vectors, want, strict=True))
+    assert "clip_l + clip_g" in db.load(models("sd1")).skipped["xlstyle"].reason
+    assert "one set of vectors" in db.load(models("sdxl")).skipped["sd1style"].reason
+    assert sorted(embedding_reads) == ["sd1style.pt", "xlstyle.safetensors"]  # read once, checked per model
 
 
 # ---------------------------------------------------------------- LoRA
@@ -244,6 +269,11 @@ def assert_same_state(a, b):
     assert not different, different[:5]
 
 
+def state_key(component, path, param):
+    """A parameter's key in state_of."""
+    return f"{'unet' if component == 'unet' else 'te' + component[-1]}.{path}.{param}"
+
+
 SD1_TARGETS = [  # (component, module path, key style)
     ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "diffusers"),
     ("unet", "mid_block.resnets.0.conv1", "diffusers"),  # 3x3 conv: LoCon
@@ -259,7 +289,8 @@ def kohya_key(model, component, path, style):
         return "lora_unet_" + path.replace(".", "_")
     if style == "ldm":
         return "lora_unet_" + ldm_name(model, path).replace(".", "_")
-    prefix = {"sd1": ["lora_te_"], "sdxl": ["lora_te1_", "lora_te2_"]}[model.arch.family][int(component[-1])]
+    prefix = {"sd1": ["lora_te_"], "sd2": ["lora_te_"], "sdxl": ["lora_te1_", "lora_te2_"]}[model.arch.family]
+    prefix = prefix[int(component[-1])]
     return prefix + "text_model_" + te_core(path).replace(".", "_")
 
 
@@ -347,6 +378,70 @@ def test_kohya_sdxl_lora_reaches_unet_and_both_text_encoders(models, library, lo
             key = f"{'unet' if component == 'unet' else 'te' + component[-1]}.{path}.weight"
             got = module_at(model, component, path).weight.detach()
             assert torch.allclose(got, before[key] + 1.5 * deltas[(component, path)], atol=1e-6), path
+    remove_networks(model, library)
+    assert_same_state(state_of(model), before)
+
+
+SD2_TARGETS = [
+    ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k", "ldm"),  # reads the OpenCLIP context
+    ("unet", "up_blocks.1.attentions.0.proj_in", "diffusers"),  # a linear projection in SD2
+    ("unet", "mid_block.resnets.0.conv1", "ldm"),
+    ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te"),
+    ("text_encoder_0", "encoder.layers.1.mlp.fc2", "te"),
+]
+
+
+def assert_patched_as_computed(model, before, deltas, te_multiplier, unet_multiplier):
+    for (component, path), delta in deltas.items():
+        multiplier = te_multiplier if component != "unet" else unet_multiplier
+        want = before[state_key(component, path, "weight")] + multiplier * delta
+        assert torch.allclose(module_at(model, component, path).weight.detach(), want, atol=1e-6), path
+
+
+def test_kohya_lora_patches_sd2_unet_and_its_converted_open_clip_encoder(models, library, lora_dir):
+    model = models("sd2")
+    assert model.arch.family == "sd2" and len(model.text_encoders) == 1
+    entries, deltas = build_kohya(model, SD2_TARGETS, rank=2, alpha=1.0)
+    assert sum(k.startswith("lora_te_text_model_encoder_layers_") for k in entries) == 6
+    write_lora(lora_dir / "sd2.safetensors", entries)
+    before = state_of(model)
+    with apply_networks(model, extract_networks("<lora:sd2:0.8:1.2>")[1], library) as report:
+        assert report.warnings == [] and report.patched_parameters == len(SD2_TARGETS)
+        assert_patched_as_computed(model, before, deltas, 0.8, 1.2)
+    remove_networks(model, library)
+    assert_same_state(state_of(model), before)
+
+
+OPEN_CLIP_KEYS = {  # file module name in the OpenCLIP layout → the converted encoder's module
+    "sd2": {
+        "model_transformer_resblocks_0_attn_q_proj": "encoder.layers.0.self_attn.q_proj",  # A1111's own name
+        "lora_te_model_transformer_resblocks_1_mlp_c_fc": "encoder.layers.1.mlp.fc1",
+        "cond_stage_model.model.transformer.resblocks.0.attn.out_proj": "encoder.layers.0.self_attn.out_proj",
+    },
+    "sdxl": {
+        "1_model_transformer_resblocks_0_mlp_c_proj": "text_model.encoder.layers.0.mlp.fc2",
+        "lora_te2_model_transformer_resblocks_1_attn_v_proj": "text_model.encoder.layers.1.self_attn.v_proj",
+        "conditioner.embedders.1.model.transformer.resblocks.1.attn.out_proj":
+            "text_model.encoder.layers.1.self_attn.out_proj",
+    },
+}
+
+
+@pytest.mark.parametrize("name", ["sd2", "sdxl"])
+def test_lora_keys_in_the_open_clip_layout_reach_the_converted_encoder(models, library, lora_dir, name):
+    model = models(name)
+    component = f"text_encoder_{len(model.text_encoders) - 1}"  # the OpenCLIP one comes last
+    entries, deltas = {}, {}
+    for n, (key, path) in enumerate(OPEN_CLIP_KEYS[name].items()):
+        weight = module_at(model, component, path).weight.detach()
+        up, down = lora_pair(weight, 2, 80 + n)
+        entries |= {f"{key}.lora_up.weight": up, f"{key}.lora_down.weight": down}
+        deltas[(component, path)] = expected_delta(weight, up, down, None, 2)
+    write_lora(lora_dir / "openclip.safetensors", entries)
+    before = state_of(model)
+    with apply_networks(model, extract_networks("<lora:openclip:0.9>")[1], library) as report:
+        assert report.warnings == [] and report.patched_parameters == len(deltas)
+        assert_patched_as_computed(model, before, deltas, 0.9, 0.9)
     remove_networks(model, library)
     assert_same_state(state_of(model), before)
 
@@ -447,69 +542,200 @@ def test_fp16_weights_get_the_fp32_sum_cast_once_and_restore_exactly(tiny_checkp
     assert_same_state(state_of(model), before)
 
 
-# ---------------------------------------------------------------- OFT, BOFT, GLoRA, DyLoRA
+# ---------------------------------------------------------------- every LoRA type, as files on real models
 
-from tests.network_reference import boft_delta, cayley, glora_delta, oft_delta  # noqa: E402
+from tests.network_reference import (  # noqa: E402
+    boft_delta,
+    cayley,
+    dora_delta,
+    glora_delta,
+    ia3_delta,
+    kronecker,
+    loha_delta,
+    oft_delta,
+    tucker_product,
+)
 
 
-def lycoris_module(kind, weight, seed):
-    """A LyCORIS module's parameters for `weight` and the weight change they mean (multiplier 1)."""
-    g = torch.Generator().manual_seed(seed)
+def small(g, *shape):
+    return torch.randn(*shape, generator=g) * 0.1
+
+
+def lokr_split(weight):
+    """LoKr factor shapes: w1 takes 4 x 4 blocks, w2 the rest (with the kernel, for convolutions)."""
     rows, inputs = weight.shape[:2]
-    weight = weight.float()
-    if kind == "oft":  # kohya: Q blocks, alpha caps their norm (small here, so the cap binds)
-        blocks = torch.randn(rows // 8, 8, 8, generator=g) * 0.1
-        return {"oft_blocks": blocks, "alpha": torch.tensor(0.005)}, oft_delta(weight, cayley(blocks, 0.005))
-    if kind == "oft_diag":  # LyCORIS: the rotations themselves
-        rotations = cayley(torch.randn(rows // 8, 8, 8, generator=g) * 0.1)
-        return {"oft_diag": rotations}, oft_delta(weight, rotations)
-    if kind == "boft":  # 3 butterfly factors of 4-row blocks
-        blocks = torch.randn(3, rows // 4, 4, 4, generator=g) * 0.1
-        return {"oft_blocks": blocks, "alpha": torch.tensor(0.0)}, boft_delta(weight, cayley(blocks))
-    assert kind == "glora"
+    return (4, 4), (rows // 4, inputs // 4, *weight.shape[2:])
+
+
+def build_loha(weight, bias, g):
+    rows, inputs = weight.shape[0], weight[0].numel()
+    factors = [small(g, rows, 2) * 3, small(g, 2, inputs) * 3, small(g, rows, 2) * 3, small(g, 2, inputs) * 3]
+    params = dict(zip(("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"), factors)) | {"alpha": torch.tensor(1.0)}
+    return params, {"weight": loha_delta(weight.shape, *factors, 1.0)}
+
+
+def build_loha_tucker(weight, bias, g):  # convolutions: the kernel lives in the cores
+    rows, inputs, kh, kw = weight.shape
+    w1a, w1b, w2a, w2b = small(g, 2, rows), small(g, 2, inputs), small(g, 2, rows), small(g, 2, inputs)
+    t1, t2 = small(g, 2, 2, kh, kw) * 10, small(g, 2, 2, kh, kw) * 10
+    params = {"hada_w1_a": w1a, "hada_w1_b": w1b, "hada_w2_a": w2a, "hada_w2_b": w2b, "hada_t1": t1, "hada_t2": t2,
+              "alpha": torch.tensor(4.0)}
+    return params, {"weight": loha_delta(weight.shape, w1a, w1b, w2a, w2b, 4.0, t1, t2)}
+
+
+def build_lokr(weight, bias, g):  # w1 full, w2 = w2_a w2_b (w2_b carries the kernel)
+    (o1, i1), (o2, i2, *kernel) = lokr_split(weight)
+    w1, w2a, w2b = small(g, o1, i1) * 10, small(g, o2, 2), small(g, 2, i2 * weight[0, 0].numel())
+    params = {"lokr_w1": w1, "lokr_w2_a": w2a, "lokr_w2_b": w2b, "alpha": torch.tensor(1.0)}
+    return params, {"weight": kronecker(w1, (w2a @ w2b).reshape(o2, i2, *kernel)) * 0.5}
+
+
+def build_lokr_low_rank_w1(weight, bias, g):  # w1 = w1_a w1_b, w2 full
+    (o1, i1), w2_shape = lokr_split(weight)
+    w1a, w1b, w2 = small(g, o1, 2), small(g, 2, i1), small(g, *w2_shape)
+    params = {"lokr_w1_a": w1a, "lokr_w1_b": w1b, "lokr_w2": w2, "alpha": torch.tensor(8.0)}
+    return params, {"weight": kronecker(w1a @ w1b, w2) * 4.0}
+
+
+def build_lokr_tucker(weight, bias, g):  # w2 = Tucker product of lokr_t2 with w2_a, w2_b
+    (o1, i1), (o2, i2, kh, kw) = lokr_split(weight)
+    w1, t2, w2a, w2b = small(g, o1, i1) * 10, small(g, 2, 2, kh, kw), small(g, 2, o2), small(g, 2, i2)
+    params = {"lokr_w1": w1, "lokr_t2": t2, "lokr_w2_a": w2a, "lokr_w2_b": w2b, "alpha": torch.tensor(2.0)}
+    return params, {"weight": kronecker(w1, tucker_product(t2, w2a, w2b))}
+
+
+def build_ia3(weight, bias, g, on_input=False):
+    scale = small(g, weight.shape[1 if on_input else 0]) * 10
+    return {"weight": scale, "on_input": torch.tensor(on_input)}, {"weight": ia3_delta(weight, scale, on_input)}
+
+
+def build_full(weight, bias, g):
+    diff, diff_b = small(g, *weight.shape), small(g, *bias.shape)
+    return {"diff": diff, "diff_b": diff_b}, {"weight": diff, "bias": diff_b}
+
+
+def build_norm(weight, bias, g):
+    w_norm, b_norm = small(g, *weight.shape), small(g, *bias.shape)
+    return {"w_norm": w_norm, "b_norm": b_norm}, {"weight": w_norm, "bias": b_norm}
+
+
+def build_dora(weight, bias, g):
     kernel = weight.shape[2:]
-    a1, a2 = torch.randn(inputs, 2, generator=g) * 0.1, torch.randn(2, inputs, generator=g) * 0.1
-    b1, b2 = torch.randn(rows, 2, generator=g) * 0.1, torch.randn(2, inputs, *kernel, generator=g) * 0.1
+    up, down = small(g, weight.shape[0], 2, *[1] * len(kernel)), small(g, 2, weight.shape[1], *kernel)
+    columns = weight.transpose(0, 1).flatten(1).norm(dim=1)
+    magnitude = (columns * (1 + small(g, weight.shape[1]))).reshape(1, -1, *[1] * (weight.ndim - 2))
+    params = {"lora_up.weight": up, "lora_down.weight": down, "alpha": torch.tensor(1.0), "dora_scale": magnitude}
+    return params, {"weight": dora_delta(weight, expected_delta(weight, up, down, 1.0, 2), magnitude)}
+
+
+def build_cp_locon(weight, bias, g):  # up 1x1, mid kxk, down 1x1 (LyCORIS use_tucker)
+    rows, inputs, kh, kw = weight.shape
+    up, mid, down = small(g, rows, 2, 1, 1), small(g, 2, 2, kh, kw), small(g, 2, inputs, 1, 1)
+    params = {"lora_up.weight": up, "lora_mid.weight": mid, "lora_down.weight": down, "alpha": torch.tensor(1.0)}
+    return params, {"weight": tucker_product(mid, up.flatten(1).T, down.flatten(1)) * 0.5}
+
+
+def build_oft(weight, bias, g):  # kohya: Q blocks, alpha caps their norm (small here, so the cap binds)
+    blocks = small(g, weight.shape[0] // 8, 8, 8)
+    return {"oft_blocks": blocks, "alpha": torch.tensor(0.005)}, {"weight": oft_delta(weight, cayley(blocks, 0.005))}
+
+
+def build_oft_diag(weight, bias, g):  # LyCORIS: the rotations themselves
+    rotations = cayley(small(g, weight.shape[0] // 8, 8, 8))
+    return {"oft_diag": rotations}, {"weight": oft_delta(weight, rotations)}
+
+
+def build_boft(weight, bias, g):  # 3 butterfly factors of 4-row blocks
+    blocks = small(g, 3, weight.shape[0] // 4, 4, 4)
+    return {"oft_blocks": blocks, "alpha": torch.tensor(0.0)}, {"weight": boft_delta(weight, cayley(blocks))}
+
+
+def build_glora(weight, bias, g):  # on a 3x3 conv b2 carries the kernel
+    rows, inputs = weight.shape[:2]
+    a1, a2 = small(g, inputs, 2), small(g, 2, inputs)
+    b1, b2 = small(g, rows, 2), small(g, 2, inputs, *weight.shape[2:])
     params = {"a1.weight": a1, "a2.weight": a2, "b1.weight": b1, "b2.weight": b2, "alpha": torch.tensor(1.0)}
-    return params, glora_delta(weight, a1, a2, b1, b2, 1.0)
+    return params, {"weight": glora_delta(weight, a1, a2, b1, b2, 1.0)}
 
 
-LYCORIS_TARGETS = {  # (component, module path, key style, type)
-    "sd1": [
-        ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "ldm", "oft"),
-        ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te", "oft_diag"),
-        ("unet", "mid_block.resnets.0.conv1", "diffusers", "boft"),  # 3x3 conv
-        ("unet", "up_blocks.1.attentions.0.proj_in", "ldm", "glora"),  # 1x1 conv
-        ("text_encoder_0", "encoder.layers.1.mlp.fc1", "te", "glora"),
-    ],
-    "sdxl": [
-        ("unet", "down_blocks.1.attentions.0.transformer_blocks.1.attn1.to_q", "ldm", "oft"),
-        ("unet", "mid_block.resnets.0.conv1", "ldm", "oft_diag"),
-        ("text_encoder_1", "text_model.encoder.layers.1.self_attn.out_proj", "te", "boft"),
-        ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te", "glora"),
-        ("unet", "up_blocks.0.resnets.0.conv2", "ldm", "glora"),  # 3x3 conv, b2 carries the kernel
-    ],
+TYPE_BUILDERS = {  # type → (builder, the kinds of module it is tried on)
+    "loha": (build_loha, ["attn", "pointwise", "te", "te2"]),
+    "loha_tucker": (build_loha_tucker, ["conv"]),
+    "lokr": (build_lokr, ["attn", "conv", "te", "te2"]),
+    "lokr_low_rank_w1": (build_lokr_low_rank_w1, ["conv", "te_mlp", "te2_mlp"]),
+    "lokr_tucker": (build_lokr_tucker, ["conv"]),
+    "ia3": (build_ia3, ["attn", "te", "te2"]),
+    "ia3_on_input": (lambda w, b, g: build_ia3(w, b, g, on_input=True), ["attn", "te_mlp", "te2_mlp"]),
+    "full": (build_full, ["attn_out", "conv", "te", "te2"]),
+    "norm": (build_norm, ["group_norm", "layer_norm", "te_norm", "te2_norm"]),
+    "dora": (build_dora, ["attn", "conv", "te", "te2"]),
+    "cp_locon": (build_cp_locon, ["conv"]),
+    "oft": (build_oft, ["attn", "te"]),
+    "oft_diag": (build_oft_diag, ["conv", "te"]),
+    "boft": (build_boft, ["conv", "te2"]),
+    "glora": (build_glora, ["pointwise", "conv", "te_mlp", "te2"]),
+}
+
+MODULE_KINDS = {  # (component, module path, key style)
+    "sd1": {
+        "attn": ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "ldm"),
+        "attn_out": ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0", "diffusers"),
+        "conv": ("unet", "mid_block.resnets.0.conv1", "diffusers"),  # 3x3
+        "pointwise": ("unet", "up_blocks.1.attentions.0.proj_in", "ldm"),  # 1x1 conv
+        "group_norm": ("unet", "down_blocks.0.resnets.0.norm1", "ldm"),
+        "layer_norm": ("unet", "mid_block.attentions.0.transformer_blocks.0.norm2", "ldm"),
+        "te": ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te"),
+        "te_mlp": ("text_encoder_0", "encoder.layers.1.mlp.fc1", "te"),
+        "te_norm": ("text_encoder_0", "encoder.layers.0.layer_norm1", "te"),
+    },
+    "sdxl": {
+        "attn": ("unet", "down_blocks.1.attentions.0.transformer_blocks.1.attn1.to_q", "ldm"),
+        "attn_out": ("unet", "mid_block.attentions.0.transformer_blocks.0.attn2.to_out.0", "ldm"),
+        "conv": ("unet", "up_blocks.0.resnets.0.conv2", "ldm"),
+        "pointwise": ("unet", "up_blocks.0.attentions.1.proj_in", "ldm"),  # linear in SDXL
+        "group_norm": ("unet", "up_blocks.1.resnets.0.norm2", "ldm"),
+        "layer_norm": ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.norm1", "diffusers"),
+        "te": ("text_encoder_0", "encoder.layers.0.self_attn.q_proj", "te"),
+        "te_mlp": ("text_encoder_0", "encoder.layers.1.mlp.fc1", "te"),
+        "te_norm": ("text_encoder_0", "encoder.layers.1.layer_norm2", "te"),
+        "te2": ("text_encoder_1", "text_model.encoder.layers.1.self_attn.out_proj", "te"),
+        "te2_mlp": ("text_encoder_1", "text_model.encoder.layers.0.mlp.fc2", "te"),
+        "te2_norm": ("text_encoder_1", "text_model.final_layer_norm", "te"),
+    },
 }
 
 
-@pytest.mark.parametrize("name", ["sd1", "sdxl"])
-def test_oft_boft_and_glora_files_change_weights_as_computed_directly(models, library, lora_dir, name):
-    model = models(name)
+def build_typed_file(model, name, kind):
+    """A LoRA file's entries of one type for `model` and the change each parameter should see."""
+    build, module_kinds = TYPE_BUILDERS[kind]
     entries, deltas = {}, {}
-    for n, (component, path, style, kind) in enumerate(LYCORIS_TARGETS[name]):
-        params, deltas[(component, path)] = lycoris_module(kind, module_at(model, component, path).weight.detach(), n)
+    for n, module_kind in enumerate(k for k in module_kinds if k in MODULE_KINDS[name]):
+        component, path, style = MODULE_KINDS[name][module_kind]
+        module = module_at(model, component, path)
+        bias = module.bias.detach().float() if module.bias is not None else None
+        params, changes = build(module.weight.detach().float(), bias, torch.Generator().manual_seed(n))
         key = kohya_key(model, component, path, style)
         entries |= {f"{key}.{param}": value for param, value in params.items()}
-    write_lora(lora_dir / "lyco.safetensors", entries)
+        deltas |= {state_key(component, path, param): (change, component) for param, change in changes.items()}
+    return entries, deltas
+
+
+@pytest.mark.parametrize("kind", list(TYPE_BUILDERS))
+@pytest.mark.parametrize("name", ["sd1", "sdxl"])
+def test_each_lora_type_file_changes_weights_as_computed_directly(models, library, lora_dir, name, kind):
+    model = models(name)
+    entries, deltas = build_typed_file(model, name, kind)
+    write_lora(lora_dir / f"{kind}.safetensors", entries)
     before = state_of(model)
-    with apply_networks(model, extract_networks("<lyco:lyco:0.7:0.4>")[1], library) as report:
-        assert report.warnings == [] and report.patched_parameters == len(LYCORIS_TARGETS[name])
-        for component, path, _, kind in LYCORIS_TARGETS[name]:
-            key = f"{'unet' if component == 'unet' else 'te' + component[-1]}.{path}.weight"
+    with apply_networks(model, extract_networks(f"<lyco:{kind}:0.7:0.4>")[1], library) as report:
+        assert report.warnings == [] and report.patched_parameters == len(deltas)
+        during = state_of(model)
+        for key, (change, component) in deltas.items():
             multiplier = 0.4 if component == "unet" else 0.7
-            got = module_at(model, component, path).weight.detach()
-            assert torch.allclose(got, before[key] + multiplier * deltas[(component, path)], atol=1e-5), (kind, path)
-            assert deltas[(component, path)].abs().max() > 1e-3, kind  # the update is not nothing
+            assert change.abs().max() > 1e-3, key  # the update is not nothing
+            assert torch.allclose(during[key], before[key] + multiplier * change, atol=1e-5), key
+        moved = [k for k in before if k not in deltas and not torch.equal(before[k], during[k])]
+        assert moved == []
     remove_networks(model, library)
     assert_same_state(state_of(model), before)
 
