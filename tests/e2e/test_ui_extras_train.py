@@ -1,10 +1,13 @@
 """The Extras and Train tabs in a real browser (same server/page fixtures as test_ui_browser).
 
 Runs in order on one page: send an image from PNG Info to Extras and upscale it; create an
-embedding; refuse bad input with readable messages; train it 4 steps on 2 images.
+embedding; refuse bad input with readable messages; train it 4 steps on 2 images, then resume
+it and interrupt it while the live loss/step text runs.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from PIL import Image, ImageDraw
@@ -126,6 +129,29 @@ def test_train_four_steps_on_two_images(page, server):
     assert load_pickle_tree(data / "embeddings" / f"{EMBEDDING}.pt")["step"] == 4
     snapshots = sorted(p.name for p in (data / "textual_inversion").rglob(f"{EMBEDDING}-*.pt"))
     assert snapshots == [f"{EMBEDDING}-2.pt", f"{EMBEDDING}-4.pt"]
+
+
+def test_interrupt_training_shows_live_loss_and_saves_where_it_stopped(page, server):
+    _, data = server
+    set_number(page, "train_steps", 100_000)  # resumes from step 4; far more than the test waits for
+    set_number(page, "train_save_embedding_every", 0)
+    page.click("#train_train_embedding")
+    page.wait_for_function(  # a few steps in, so the step text and ETA are live readings
+        "() => /Step: (\\d+)\\//.test(document.querySelector('#ti_output').innerText)"
+        " && +document.querySelector('#ti_output').innerText.match(/Step: (\\d+)\\//)[1] >= 7", timeout=60_000)
+    live = page.locator("#ti_output").inner_text()
+    assert re.search(r"Loss: \d+\.\d+, Step: \d+/100000, Last prompt: ", live), live
+    assert "ETA" in page.locator("#ti_progress").inner_text()
+    shot(page, "train-running")
+    page.click("#train_interrupt_training")
+    page.wait_for_selector("#ti_output:has-text('Training interrupted at step')", timeout=30_000)
+    assert page.locator("#train_train_embedding").is_visible() and not page.locator(
+        "#train_interrupt_training").is_visible()
+    stopped = int(re.search(r"interrupted at step (\d+)", page.locator("#ti_output").inner_text())[1])
+    embedding = data / "embeddings" / f"{EMBEDDING}.pt"
+    assert stopped >= 7 and load_pickle_tree(embedding)["step"] == stopped
+    [adam] = load_pickle_tree(embedding.with_name(embedding.name + ".optim"))["optimizer_state_dict"]["state"].values()
+    assert int(adam["step"]) == stopped  # the optimizer state went on from the 4-step run's
 
 
 def test_no_uncaught_errors_in_the_page(page):
