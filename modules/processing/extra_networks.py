@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,21 +35,28 @@ class ExtraNetworks:
         return self.embeddings.load(model).lookups if self.embeddings is not None else None
 
     @contextlib.contextmanager
-    def applied(self, model: Any, uses: list[networks.NetworkUse]) -> Iterator[networks.ApplyReport | None]:
+    def applied(self, model: Any, uses: list[networks.NetworkUse],
+                log_warnings: bool = True) -> Iterator[networks.ApplyReport | None]:
+        """`uses` patched into `model` for the body (kept afterwards, so applying the same set
+        again costs nothing); `log_warnings=False` when the same set was already reported."""
         if self.loras is None:
             if uses:
                 raise ParamsError("prompt", "LoRA tags need a LoRA folder; none is configured")
             yield None
             return
         with networks.apply_networks(model, uses, self.loras) as report:
-            for warning in report.warnings:
+            for warning in report.warnings if log_warnings else ():
                 log.warning("%s", warning)
             yield report
 
-    def infotext_fields(self, model: Any, report: networks.ApplyReport | None, texts: list[str]) -> dict[str, Any]:
+    def infotext_fields(self, model: Any, reports: Sequence[networks.ApplyReport | None],
+                        texts: list[str]) -> dict[str, Any]:
+        """`Lora hashes` of every pass's networks (first pass first, no repeats) and `TI hashes`
+        of the embeddings `texts` use."""
         fields: dict[str, Any] = {}
-        if report is not None and report.lora_hashes:
-            fields["Lora hashes"] = report.lora_hashes
+        lora_hashes = [h for r in reports if r is not None and r.lora_hashes for h in r.lora_hashes.split(", ")]
+        if lora_hashes:
+            fields["Lora hashes"] = ", ".join(dict.fromkeys(lora_hashes))
         if self.embeddings is not None:
             hashes = self.embeddings.load(model).ti_hashes([strip_network_tags(t) for t in texts])
             if hashes:

@@ -128,22 +128,28 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     result = GenerationResult([], [], all_seeds, all_subseeds, [prompt] * total, [negative] * total, params,
                               settings, model, job_timestamp=job_timestamp)
     encoders: dict[int, Any] = {}  # one prompt encoder per model (base, refiner)
-    with extra_networks.applied(model, extra_networks.uses(prompt)) as lora_report, \
-            seamless(model, bool(params.tiling)):
-        network_fields = extra_networks.infotext_fields(model, lora_report, [prompt, negative])
+    # the hires pass uses the networks its own prompt names (A1111: hr_prompt's tags replace the prompt's)
+    first_uses = extra_networks.uses(prompt)
+    hr_uses = extra_networks.uses(hr_prompt) if hires is not None else []
+    reports: dict[str, Any] = {}
+    with seamless(model, bool(params.tiling)):
         for iteration in range(params.n_iter):
             if progress.interrupted:
                 break
             batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
             run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders,
                             extra_networks)
-            first = _first_pass(run, model, sampler, schedule, result.prompts[batch], result.negative_prompts[batch],
-                                img2img, iteration)
-            latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
+            with extra_networks.applied(model, first_uses, log_warnings=not iteration) as reports["first"]:
+                first = _first_pass(run, model, sampler, schedule, result.prompts[batch],
+                                    result.negative_prompts[batch], img2img, iteration)
+                latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
             if hires is not None and not run.stopped:
-                second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
-                                     [hr_negative] * params.batch_size)
-                latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
+                with extra_networks.applied(model, hr_uses, log_warnings=not iteration) as reports["hires"]:
+                    second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
+                                         [hr_negative] * params.batch_size)
+                    latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
+            network_fields = extra_networks.infotext_fields(model, list(reports.values()),
+                                                            [prompt, negative, hr_prompt, hr_negative])
             pixels = latent_ops.decode(latent_model.vae, latent)
             for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
                 number = iteration * params.batch_size + index

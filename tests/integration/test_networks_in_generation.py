@@ -37,8 +37,8 @@ def write_networks(data_dir, model):
                data_dir / "embeddings" / "glowy.pt")
 
 
-def generate(client, prompt):
-    body = client.post("/sdapi/v1/txt2img", json={**BASE, "prompt": prompt}).json()
+def generate(client, prompt, **fields):
+    body = client.post("/sdapi/v1/txt2img", json={**BASE, "prompt": prompt, **fields}).json()
     image = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["images"][0])))).astype(int)
     return image, json.loads(body["info"])["infotexts"][0]
 
@@ -53,6 +53,28 @@ def test_lora_tag_changes_the_image_and_weight_zero_does_not(api):
     assert 'Lora hashes: "sharp: ' in infotext and "<lora:sharp:1>" in infotext  # tag kept in the prompt
     again, _ = generate(client, "a circle")
     assert np.array_equal(again, plain)  # weights restored for the next job
+
+
+def test_hires_pass_uses_the_networks_its_own_prompt_names(api):
+    client, _ = api
+    hires = {"enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent", "hr_second_pass_steps": 2,
+             "denoising_strength": 0.6}
+    plain, _ = generate(client, "a circle", **hires)
+    lora_in_hires_only, infotext = generate(client, "a circle", hr_prompt="a circle <lora:sharp:1>", **hires)
+    assert not np.array_equal(lora_in_hires_only, plain)
+    assert 'Lora hashes: "sharp: ' in infotext and 'Hires prompt: "a circle <lora:sharp:1>"' in infotext
+    # the other way round: the LoRA shapes the first pass only, so the result differs from both
+    lora_everywhere, _ = generate(client, "a circle <lora:sharp:1>", **hires)
+    lora_in_first_only, _ = generate(client, "a circle <lora:sharp:1>", hr_prompt="a circle", **hires)
+    assert not np.array_equal(lora_in_first_only, lora_everywhere)
+    assert not np.array_equal(lora_in_first_only, plain)
+    # two batches switch back and forth; each comes out as it would alone
+    body = client.post("/sdapi/v1/txt2img", json={**BASE, **hires, "prompt": "a circle", "n_iter": 2,
+                                                  "hr_prompt": "a circle <lora:sharp:1>"}).json()
+    second = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["images"][1])))).astype(int)
+    alone, _ = generate(client, "a circle", hr_prompt="a circle <lora:sharp:1>", **{**hires, "seed": BASE["seed"] + 1})
+    assert np.array_equal(second, alone)
+    assert np.array_equal(generate(client, "a circle", **hires)[0], plain)  # weights restored
 
 
 def test_embedding_word_changes_the_image(api):
