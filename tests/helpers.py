@@ -61,10 +61,11 @@ def fixed_batch_loss(model, images_dir: Path, name: str, prompt: str, vectors, r
     import torch
 
     from modules.training import embedding_loss, embedding_prompt_encoder
+    from modules.images.image_folders import find_images
     from modules.training import dataset as ds
 
     generator = torch.Generator().manual_seed(0)
-    images = ds.load_images(ds.find_images(images_dir), model, 64, 64, False, "deterministic", False, generator)
+    images = ds.load_images(find_images(images_dir), model, 64, 64, False, "deterministic", False, generator)
     latents = torch.stack([image.mean for image in images]).repeat(repeats, 1, 1, 1)
     noise = torch.randn(latents.shape, generator=generator)
     timesteps = torch.randint(0, len(model.alphas_cumprod), (len(latents),), generator=generator)

@@ -17,7 +17,7 @@ from modules.engine_state import EngineState
 from modules.options import OptionError
 from modules.processing.upscalers import LATENT_UPSCALE_MODES, is_latent_mode, upscaler_names
 from modules.sd_models.manager import NoModelLoadedError
-from modules.sd_models.safe_load import CheckpointLoadError, read_safetensors_header
+from modules.sd_models.safe_load import CheckpointLoadError
 
 PREFIX = "/sdapi/v1"
 

@@ -27,7 +27,6 @@ from modules.processing.params import ParamsError
 from modules.training.params import SIDE_MULTIPLE
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 BUNDLED_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LEADING_NUMBERS = re.compile(r"^[-\d]+\s*")  # "00012-a cat.png" → "a cat"
 
@@ -67,11 +66,6 @@ def prompt_text(line: str, name: str, caption: str, rng: random.Random, shuffle_
 
 
 # --- images and captions ------------------------------------------------------------------
-
-def find_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
-
 
 def caption_for(image_path: Path) -> str:
     text_file = image_path.with_suffix(".txt")

@@ -17,7 +17,8 @@ from modules import networks, sampling
 from modules.networks.embeddings import Embedding, EmbeddingDatabase
 from modules.processing.params import ParamsError, UnknownNameError
 from modules.training import dataset as ds
-from modules.training.dataset import BUNDLED_TEMPLATES_DIR, find_images, list_templates, read_template
+from modules.images.image_folders import find_images
+from modules.training.dataset import BUNDLED_TEMPLATES_DIR, list_templates, read_template
 from modules.training.params import TrainParams
 
 TRAINABLE_FAMILIES = ("sd1", "sd2", "sdxl")  # A1111 trains SD1/SD2 only; Easel also SDXL (both encoders)

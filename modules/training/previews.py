@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from PIL import Image
 
-from modules import sampling
 from modules.fileio import atomic_write_bytes
 from modules.images import encode_image
 from modules.networks import TokenPrefixLookup, encode_png_embedding

@@ -20,8 +20,8 @@ from modules.generation_jobs import encode_png
 from modules.images import read_infotext
 from modules.jobs import Job, JobStatus
 from modules.postprocessing.extras import ExtrasParams, pixel_upscaler_names
-from modules.processing import GenerationParams, ParamsError
-from modules.ui import img2img_batch, job_progress, params_form
+from modules.processing import GenerationParams, ParamsError, batch_folders
+from modules.ui import job_progress, params_form
 from modules.ui.components import owner_of
 from modules.ui.send_to import PasteTarget, Source
 
@@ -191,8 +191,8 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
         try:
             params = build_params({name: data[component] for name, component in tab.fields.items()})
             if data[tab.mode] == "directory":
-                sources = img2img_batch.batch_inputs(data[tab.input_dir])
-                output = img2img_batch.output_folder(data[tab.output_dir])
+                sources = batch_folders.batch_inputs(data[tab.input_dir])
+                output = batch_folders.output_folder(data[tab.output_dir])
             else:
                 encoded = single_sources(data[tab.image]) if data[tab.mode] == "single" \
                     else batch_sources(data[tab.batch_files])
@@ -241,7 +241,7 @@ def _run_directory(state: EngineState, tab: ExtrasTab, params: ExtrasParams, sou
             return files, f"{path.name}: {e}"
         job_id = state.jobs.submit(JOB_KIND, payload, owner)
         job = yield from _follow(state, tab, job_id, f"{path.name} ({index + 1}/{len(sources)})")
-        files += img2img_batch.copy_results(job_progress.result_files(job), path, output)
+        files += batch_folders.copy_results(job_progress.result_files(job), path, output)
         message = job_progress.finished_message(job)
         if message or job.status is JobStatus.INTERRUPTED:
             return files, f"{path.name}: {message}" if message else None

@@ -14,9 +14,10 @@ import gradio as gr
 from modules.engine_state import EngineState
 from modules.generation_jobs import params_to_json
 from modules.jobs import JobStatus
-from modules.processing import Img2ImgParams, ParamsError
+from modules.images.image_folders import load_image
+from modules.processing import Img2ImgParams, ParamsError, batch_folders
 from modules.processing.params import INPAINTING_FILL, RESIZE_MODES
-from modules.ui import editor_images, extra_networks, img2img_batch, img2img_size, params_form, results, ui_config
+from modules.ui import editor_images, extra_networks, img2img_size, params_form, results, ui_config
 from modules.ui.components import (SeedControls, TopRow, create_refiner, create_sampling_controls,
                                    create_seed_controls, create_size_sliders, create_top_row, owner_of, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
@@ -269,9 +270,9 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
     """One queued job per image of the input folder, one after another (Interrupt stops the
     batch). "Resize by" scales each image by its own size, as in A1111."""
     try:
-        files = img2img_batch.batch_inputs(images["batch_input_dir"])
-        masks = img2img_batch.mask_folder(images["batch_mask_dir"])
-        output = img2img_batch.output_folder(images["batch_output_dir"])
+        files = batch_folders.batch_inputs(images["batch_input_dir"])
+        masks = batch_folders.mask_folder(images["batch_mask_dir"])
+        output = batch_folders.output_folder(images["batch_output_dir"])
         first = batch_params(values, files[0], masks, size)  # bad settings fail before anything is queued
     except (ParamsError, OSError) as e:
         raise gr.Error(str(e), print_exception=False) from None
@@ -287,7 +288,7 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
         job_id = state.jobs.submit("img2img", params_to_json(params), owner)
         job = yield from results.follow_updates(state, job_id, panel, f"{path.name} ({index + 1}/{len(files)})")
         outcome = RunOutcome.from_job(job)
-        done.files += img2img_batch.copy_results(outcome.files, path, output)
+        done.files += batch_folders.copy_results(outcome.files, path, output)
         done.infotexts += outcome.infotexts
         done.seconds = (done.seconds or 0.0) + (outcome.seconds or 0.0)
         if outcome.message or job.status is JobStatus.INTERRUPTED:
@@ -299,9 +300,9 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
 def batch_params(values: dict[str, Any], path: Path, masks: Path | None, size: SizeChoice) -> Img2ImgParams:
     """Params for one image of a Batch folder: inpaint when the mask folder has its mask;
     "Resize by" scales this image's own size."""
-    mask_path = img2img_batch.find_mask(masks, path)
-    image_values = {"image": img2img_batch.load_image(path)}
+    mask_path = batch_folders.find_mask(masks, path)
+    image_values = {"image": load_image(path)}
     if mask_path is None:
         return build_params("img2img", values, image_values, size)
-    upload = {"inpaint_base": image_values["image"], "inpaint_mask": img2img_batch.load_image(mask_path)}
+    upload = {"inpaint_base": image_values["image"], "inpaint_mask": load_image(mask_path)}
     return build_params("inpaint_upload", values, upload, size)

@@ -11,10 +11,10 @@ from PIL import Image
 
 from modules.jobs import Job, JobProgress, JobStatus
 from modules.options import OptionInfo
-from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
+from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams, batch_folders
 from modules.prompting import PromptStyle, StyleDatabase
 from modules.sd_models.checkpoints import CheckpointInfo
-from modules.ui import editor_images, img2img, img2img_batch, job_progress, params_form, txt2img
+from modules.ui import editor_images, img2img, job_progress, params_form, txt2img
 from modules.ui.img2img_size import RESIZE_TO, SizeChoice
 from modules.ui.extension_list import list_extensions, read_disabled, save_enabled
 from modules.ui.page_assets import collect_assets
@@ -195,20 +195,20 @@ def test_batch_folder_masks_by_name_and_output_names(tmp_path):
     for name in ("b.png", "a.jpg", "notes.txt"):
         (inputs / name).write_bytes(b"x")
     (masks / "b.webp").write_bytes(b"x")
-    files = img2img_batch.batch_inputs(str(inputs))
+    files = batch_folders.batch_inputs(str(inputs))
     assert [f.name for f in files] == ["a.jpg", "b.png"]
-    assert img2img_batch.find_mask(masks, files[0]) is None
-    assert img2img_batch.find_mask(masks, files[1]) == masks / "b.webp"
+    assert batch_folders.find_mask(masks, files[0]) is None
+    assert batch_folders.find_mask(masks, files[1]) == masks / "b.webp"
     job_files = [tmp_path / "00.png", tmp_path / "01.png"]
     for index, path in enumerate(job_files):
         path.write_bytes(bytes([index]))
-    copied = img2img_batch.copy_results([str(p) for p in job_files], files[1], img2img_batch.output_folder(str(out)))
+    copied = batch_folders.copy_results([str(p) for p in job_files], files[1], batch_folders.output_folder(str(out)))
     assert copied == [str(out / "b.png"), str(out / "b-1.png")] and (out / "b-1.png").read_bytes() == b"\x01"
     with pytest.raises(ParamsError, match="input directory: .* is not a folder"):
-        img2img_batch.batch_inputs(str(tmp_path / "missing"))
+        batch_folders.batch_inputs(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ParamsError, match="no images"):
-        img2img_batch.batch_inputs(str(tmp_path / "empty"))
+        batch_folders.batch_inputs(str(tmp_path / "empty"))
 
 
 def test_extension_switches_persist_and_survive_a_removed_folder(tmp_path):

@@ -8,6 +8,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from modules import sampling
+from modules.images.image_folders import find_images
 from modules.networks import EmbeddingDatabase, read_embedding_file
 from modules.sd_models.safe_load import load_pickle_tree
 from modules.processing import NullProgress, ParamsError
@@ -148,7 +149,7 @@ def test_prompt_text_fills_name_and_filewords_with_shuffle_and_dropout():
 
 
 def test_captions_come_from_txt_files_else_the_file_name(images_dir):
-    first, second = ds.find_images(images_dir)
+    first, second = find_images(images_dir)
     assert ds.caption_for(first) == "purple, circle, dark background"
     assert ds.caption_for(second) == "purple circle"
 
@@ -303,7 +304,7 @@ def test_alpha_weights_and_latent_sampling_methods(sd1, tmp_path):
     image = Image.new("RGBA", (64, 64), (200, 40, 200, 255))
     ImageDraw.Draw(image).rectangle((0, 0, 31, 63), fill=(0, 0, 0, 0))  # left half transparent
     image.save(folder / "half.png")
-    paths = ds.find_images(folder)
+    paths = find_images(folder)
     generator = torch.Generator().manual_seed(0)
     [weighted] = ds.load_images(paths, sd1, 64, 64, False, "deterministic", True, generator)
     assert weighted.weight.shape == (8, 8) and weighted.weight.mean().item() == pytest.approx(1.0)

@@ -1,18 +1,14 @@
-"""img2img Batch: which files of an input folder to process, their masks, output names.
-
-Gradio-free; the img2img tab submits one queued job per input image.
-"""
+"""Batch from a folder (img2img Batch, Extras "Batch from Directory"): which input files to
+process, their inpaint masks, and copying each job's results to the output folder as
+<input name>.png. Callers submit one queued job per input image."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 from modules.fileio import atomic_write_bytes
-from modules.processing import ParamsError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+from modules.images.image_folders import IMAGE_SUFFIXES, find_by_stem, find_images
+from modules.processing.params import ParamsError
 
 
 def _folder(text: str, field_name: str, must_exist: bool) -> Path | None:
@@ -30,8 +26,7 @@ def _folder(text: str, field_name: str, must_exist: bool) -> Path | None:
 def batch_inputs(input_dir: str) -> list[Path]:
     """The images of the input folder, by name; ParamsError when there are none."""
     folder = _folder(input_dir, "input directory", must_exist=True)
-    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: p.name.lower())
+    files = find_images(folder)
     if not files:
         raise ParamsError("input directory", f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
@@ -48,19 +43,7 @@ def output_folder(output_dir: str) -> Path | None:
 
 def find_mask(masks: Path | None, image_path: Path) -> Path | None:
     """The mask with the image's name (any image suffix) in the mask folder, as in A1111."""
-    if masks is None:
-        return None
-    for suffix in IMAGE_SUFFIXES:
-        candidate = masks / f"{image_path.stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_image(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return image.copy()
+    return None if masks is None else find_by_stem(masks, image_path.stem)
 
 
 def copy_results(files: list[str], source: Path, output: Path | None) -> list[str]:
