@@ -290,6 +290,7 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
         outcome = RunOutcome.from_job(job)
         done.files += batch_folders.copy_results(outcome.files, path, output)
         done.infotexts += outcome.infotexts
+        done.saved += outcome.saved
         done.seconds = (done.seconds or 0.0) + (outcome.seconds or 0.0)
         if outcome.message or job.status is JobStatus.INTERRUPTED:
             done.message = f"{path.name}: {outcome.message}" if outcome.message else None

@@ -8,9 +8,10 @@ stays responsive and every user's work is served fairly.
 from __future__ import annotations
 
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,29 @@ def selected_seed(result: dict[str, Any], index: int, key: str) -> int | None:
     return int(seeds[min(position, len(seeds) - 1)])
 
 
+def download_files(result: dict[str, Any]) -> list[str]:
+    """What Save/Zip offer: the files as saved in outputs/ (the user's format and file names)
+    when every image was saved, else the job's PNG copies (infotext inside either way)."""
+    images, saved = result.get("images", []), result.get("saved", [])
+    return list(saved) if saved and len(saved) == len(images) else list(images)
+
+
+_ZIP_DIR = tempfile.TemporaryDirectory(prefix="easel-zip-")  # Gradio serves a copy; removed at exit
+
+
+def zip_files(files: list[str], folder: Path) -> Path:
+    """A new zip in `folder` holding `files` under their own names (the index added on a clash)."""
+    target = folder / f"images-{uuid.uuid4().hex[:12]}.zip"
+    names: set[str] = set()
+    with zipfile.ZipFile(target, "w") as archive:
+        for index, path in enumerate(files):
+            name = Path(path).name
+            name = name if name not in names else f"{index:05d}-{name}"
+            names.add(name)
+            archive.write(path, name)
+    return target
+
+
 def wire_result_panel(panel: ResultPanel) -> None:
     def on_select(result: dict[str, Any], event: gr.SelectData):
         chosen = selected_file(result, event.index)
@@ -89,20 +113,16 @@ def wire_result_panel(panel: ResultPanel) -> None:
                          show_progress="hidden")
 
     def save(result: dict[str, Any], index: int):
-        chosen = selected_file(result, index)
-        if chosen is None:
+        files = download_files(result)
+        if not files:
             raise gr.Error("Nothing to save yet: generate an image first.", print_exception=False)
-        return gr.update(value=[chosen[0]], visible=True)
+        return gr.update(value=[files[min(max(int(index or 0), 0), len(files) - 1)]], visible=True)
 
     def save_zip(result: dict[str, Any]):
-        files = result.get("images", [])
+        files = download_files(result)
         if not files:
             raise gr.Error("Nothing to zip yet: generate an image first.", print_exception=False)
-        target = Path(tempfile.mkdtemp(prefix="easel-zip-")) / "images.zip"
-        with zipfile.ZipFile(target, "w") as archive:
-            for index, path in enumerate(files):
-                archive.write(path, f"{index:05d}-{Path(path).name}")
-        return gr.update(value=[str(target)], visible=True)
+        return gr.update(value=[str(zip_files(files, Path(_ZIP_DIR.name)))], visible=True)
 
     panel.save.click(save, inputs=[panel.result, panel.selected], outputs=panel.download)
     panel.save_zip.click(save_zip, inputs=panel.result, outputs=panel.download)
@@ -152,12 +172,13 @@ class RunOutcome:
     info: dict[str, Any]
     seconds: float | None
     message: str | None  # None: success
+    saved: list[str] = field(default_factory=list)  # the same images as saved in outputs/ (if they were)
 
     @classmethod
     def from_job(cls, job: Job) -> RunOutcome:
         return cls(job_progress.result_files(job), job_progress.result_infotexts(job),
                    (job.result or {}).get("info", {}), job_progress.job_seconds(job),
-                   job_progress.finished_message(job))
+                   job_progress.finished_message(job), list((job.result or {}).get("saved", [])))
 
 
 def start_updates(row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
@@ -199,8 +220,8 @@ def finished_updates(outcome: RunOutcome, row: TopRow, panel: ResultPanel) -> di
               row.skip: gr.update(visible=False), panel.preview: gr.update(visible=False, value=None),
               panel.progress: job_progress.error_html(outcome.message) if outcome.message else ""}
     if outcome.files:  # a failed or empty run leaves the previous images on screen
-        result = {"images": outcome.files, "infotexts": outcome.infotexts, "info": outcome.info,
-                  "seconds": outcome.seconds}
+        result = {"images": outcome.files, "saved": outcome.saved, "infotexts": outcome.infotexts,
+                  "info": outcome.info, "seconds": outcome.seconds}
         first = outcome.infotexts[0] if outcome.infotexts else ""
         update.update({panel.gallery: outcome.files, panel.result: result, panel.selected: 0,
                        panel.info: job_progress.info_html(first, outcome.seconds)})

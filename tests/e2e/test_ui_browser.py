@@ -7,9 +7,11 @@ exists (install it with `apt-get install chromium`; .ci/run does).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,8 +117,6 @@ def wait_for_new_gallery(page, tab: str, before: list[str]) -> list[str]:
 
 
 def fetch_image(page, src: str) -> Image.Image:
-    import io
-
     image = Image.open(io.BytesIO(page.request.get(src).body()))
     image.load()
     return image
@@ -143,6 +143,27 @@ def test_txt2img_generates_into_gallery_and_saves_infotext(page, server):
     assert len(files) == 1
     infotext, _ = read_infotext(Image.open(files[0]))
     assert infotext.startswith(PROMPT) and "Steps: 3" in infotext
+
+
+def download_links(page, tab: str, count: int) -> list[str]:
+    links = page.locator(f"#download_files_{tab} a[href]")
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length === n",
+                           arg=[f"#download_files_{tab} a[href]", count])
+    return [links.nth(i).get_attribute("href") for i in range(count)]
+
+
+def test_save_and_zip_offer_the_generated_file_itself(page, server):
+    _, data = server
+    [saved] = saved_pngs(data, "txt2img")
+    page.click("#save_txt2img")
+    [href] = download_links(page, "txt2img", 1)
+    assert page.request.get(href).body() == saved.read_bytes()  # the PNG with its infotext, not a re-encode
+    page.click("#save_zip_txt2img")
+    page.wait_for_function("() => [...document.querySelectorAll('#download_files_txt2img a[href]')]"
+                           ".some(a => a.getAttribute('href').endsWith('.zip'))")
+    [href] = download_links(page, "txt2img", 1)
+    with zipfile.ZipFile(io.BytesIO(page.request.get(href).body())) as archive:
+        assert archive.namelist() == [saved.name] and archive.read(saved.name) == saved.read_bytes()
 
 
 def test_bad_width_shows_a_readable_error_not_a_traceback(page):

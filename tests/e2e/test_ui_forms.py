@@ -4,6 +4,7 @@ images -> init image and mask, batch folders, extension switches, progress text,
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from modules.options import OptionInfo
 from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams, batch_folders
 from modules.prompting import PromptStyle, StyleDatabase
 from modules.sd_models.checkpoints import CheckpointInfo
-from modules.ui import editor_images, img2img, job_progress, params_form, txt2img
+from modules.ui import editor_images, img2img, job_progress, params_form, results, txt2img
 from modules.ui.img2img_size import RESIZE_TO, SizeChoice
 from modules.ui.extension_list import list_extensions, read_disabled, save_enabled
 from modules.ui.page_assets import collect_assets
@@ -324,3 +325,21 @@ def test_ui_config_applies_stored_defaults_and_records_missing_ones(tmp_path):
     stored = json.loads(path.read_text())
     assert stored["txt2img/Prompt/value"] == "" and stored["txt2img/Sampling steps/minimum"] == 1
     assert stored["txt2img/Sampling method/value"] == "No such sampler"  # the user's text is left alone
+
+
+def test_save_offers_saved_files_only_when_every_image_was_saved(tmp_path):
+    images, saved = ["jobs/1/00.png", "jobs/1/01.png"], ["out/00001-7.jpg", "out/00002-8.jpg"]
+    assert results.download_files({"images": images, "saved": saved}) == saved
+    assert results.download_files({"images": images, "saved": saved[:1]}) == images  # e.g. a grid-only save
+    assert results.download_files({"images": images}) == images and results.download_files({}) == []
+
+
+def test_zip_keeps_file_names_and_numbers_a_clash(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(b"first")
+    (tmp_path / "b" / "x.png").write_bytes(b"second")
+    archive = results.zip_files([str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")], tmp_path)
+    with zipfile.ZipFile(archive) as opened:
+        assert {name: opened.read(name) for name in opened.namelist()} == {"x.png": b"first",
+                                                                          "00001-x.png": b"second"}
