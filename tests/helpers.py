@@ -6,6 +6,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from modules.processing.progress import NullProgress
 from modules.sd_models.architecture import ModelArchitecture
 
 TINY_ARCHITECTURES = {
@@ -72,3 +73,15 @@ def fixed_batch_loss(model, images_dir: Path, name: str, prompt: str, vectors, r
     encoder = embedding_prompt_encoder(model, {}, name, vectors)
     with torch.no_grad():
         return embedding_loss(model, encoder, latents, [prompt] * len(latents), noise, timesteps).item()
+
+
+class InterruptAfter(NullProgress):
+    """A job context whose Interrupt is pressed once `steps` steps are done."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.after = steps
+
+    def step(self, step: int) -> None:
+        super().step(step)
+        self.interrupted = step >= self.after

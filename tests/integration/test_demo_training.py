@@ -22,7 +22,7 @@ from modules.processing import NullProgress, Txt2ImgParams, generate
 from modules.processing.extra_networks import ExtraNetworks
 from modules.sd_models.safe_load import load_pickle_tree
 from modules.training import TrainParams, create_embedding, train_embedding, vectors_checksum
-from tests.helpers import fixed_batch_loss
+from tests.helpers import InterruptAfter, fixed_batch_loss
 from tools.shapes_dataset import Triple, classify, random_scene, render
 
 CONCEPT = Triple("purple", "circle", "white")
@@ -77,16 +77,6 @@ def continued(first_run, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(first_run.data_dir, data_dir)
     return data_dir, data_dir / first_run.result.log_dir.relative_to(first_run.data_dir)
-
-
-class InterruptAfter(NullProgress):
-    def __init__(self, steps):
-        super().__init__()
-        self.after = steps
-
-    def step(self, step):
-        super().step(step)
-        self.interrupted = step >= self.after
 
 
 def loss_rows(log_dir):

@@ -25,7 +25,7 @@ from modules.training import dataset as ds
 from modules.training import trainer as trainer_module
 from modules.training.loss import clip_gradient, target_for
 from modules.training.previews import preview_params
-from tests.helpers import api_client, fixed_batch_loss
+from tests.helpers import InterruptAfter, api_client, fixed_batch_loss
 
 PROMPT = "a photo of a purp"
 
@@ -208,16 +208,6 @@ def test_resume_continues_the_step_count_and_stops_at_max_steps(sd1, tmp_path, i
     assert (done.step, done.records) == (5, [])
     # the schedule's last end step also ends training
     assert train(sd1, tmp_path, embeddings_dir, steps=100, learn_rate="0.01:6").step == 6
-
-
-class InterruptAfter(NullProgress):
-    def __init__(self, steps):
-        super().__init__()
-        self.after = steps
-
-    def step(self, step):
-        super().step(step)
-        self.interrupted = step >= self.after
 
 
 def record_clipping(monkeypatch):
