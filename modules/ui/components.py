@@ -23,6 +23,9 @@ from modules.ui.token_counter import TokenCounter
 RANDOM_SYMBOL, REUSE_SYMBOL, SWAP_SYMBOL = "🎲", "♻️", "⇅"
 PASTE_SYMBOL, APPLY_STYLE_SYMBOL, SAVE_STYLE_SYMBOL = "↙️", "📋", "💾"
 MAX_SEED = 2**32 - 1
+# Gradio removes visible=False components from the page and mounts them again when shown;
+# the run/stop buttons swap on every job, so they stay mounted and are only hidden.
+KEPT_HIDDEN = "hidden"
 
 
 def ToolButton(value: str, elem_id: str, visible: bool = True) -> gr.Button:  # noqa: N802 (A1111's name)
@@ -70,8 +73,8 @@ def create_top_row(tab: str, state: EngineState) -> TopRow:
         with gr.Column(scale=2, min_width=240, elem_id=f"{tab}_actions_column"):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
             with gr.Row():
-                interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{tab}_interrupt", visible=False)
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
+                interrupt = gr.Button("Interrupt", variant="stop", elem_id=f"{tab}_interrupt", visible=KEPT_HIDDEN)
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=KEPT_HIDDEN)
             with gr.Row(elem_id=f"{tab}_tools"):
                 paste = ToolButton(PASTE_SYMBOL, f"{tab}_paste")
                 style_apply = ToolButton(APPLY_STYLE_SYMBOL, f"{tab}_style_apply")

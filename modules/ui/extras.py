@@ -22,7 +22,7 @@ from modules.jobs import Job, JobStatus
 from modules.postprocessing.extras import ExtrasParams, pixel_upscaler_names
 from modules.processing import GenerationParams, ParamsError, batch_folders
 from modules.ui import job_progress, params_form
-from modules.ui.components import owner_of
+from modules.ui.components import KEPT_HIDDEN, owner_of
 from modules.ui.send_to import PasteTarget, Source
 
 TAB = "extras"
@@ -167,7 +167,7 @@ def create_tab(state: EngineState) -> ExtrasTab:
             mode, mode_tabs, image, files, input_dir, output_dir, show = _create_inputs()
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="extras_generate")
-                interrupt = gr.Button("Interrupt", variant="stop", elem_id="extras_interrupt", visible=False)
+                interrupt = gr.Button("Interrupt", variant="stop", elem_id="extras_interrupt", visible=KEPT_HIDDEN)
             with gr.Accordion("Upscale", open=True, elem_id="extras_upscale"):
                 _create_upscaling(fields)
         with gr.Column(scale=1, elem_id="extras_results"):
@@ -199,7 +199,7 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
                 payload = job_payload(encoded, params, save=True)
         except (ParamsError, OSError) as e:
             raise gr.Error(str(e), print_exception=False) from None
-        yield {tab.generate: gr.update(visible=False), tab.interrupt: gr.update(visible=True),
+        yield {tab.generate: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
                tab.progress: job_progress.progress_html(None)}
         if data[tab.mode] == "directory":
             files, message = yield from _run_directory(state, tab, params, sources, output, owner)
@@ -251,7 +251,7 @@ def _run_directory(state: EngineState, tab: ExtrasTab, params: ExtrasParams, sou
 def _finished(tab: ExtrasTab, files: list[str], message: str | None) -> dict[Any, Any]:
     if message:
         gr.Warning(message)
-    update: dict[Any, Any] = {tab.generate: gr.update(visible=True), tab.interrupt: gr.update(visible=False),
+    update: dict[Any, Any] = {tab.generate: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN),
                               tab.progress: job_progress.error_html(message) if message else ""}
     if files:
         size = _size_text(files[-1])

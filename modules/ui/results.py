@@ -22,7 +22,7 @@ from modules.generation_jobs import params_to_json
 from modules.jobs import Job
 from modules.processing import GenerationParams
 from modules.ui import job_progress
-from modules.ui.components import SeedControls, TopRow, owner_of
+from modules.ui.components import KEPT_HIDDEN, SeedControls, TopRow, owner_of
 
 
 @dataclass
@@ -183,7 +183,7 @@ class RunOutcome:
 
 def start_updates(row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
     """Generate becomes Interrupt/Skip; the progress bar and preview appear."""
-    return {row.generate: gr.update(visible=False), row.interrupt: gr.update(visible=True),
+    return {row.generate: gr.update(visible=KEPT_HIDDEN), row.interrupt: gr.update(visible=True),
             row.skip: gr.update(visible=True), panel.progress: job_progress.progress_html(None),
             panel.preview: gr.update(visible=True, value=None), panel.download: gr.update(visible=False)}
 
@@ -216,8 +216,8 @@ def stream_generation(state: EngineState, params: GenerationParams, owner: str, 
 def finished_updates(outcome: RunOutcome, row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
     if outcome.message:
         gr.Warning(outcome.message)
-    update = {row.generate: gr.update(visible=True), row.interrupt: gr.update(visible=False),
-              row.skip: gr.update(visible=False), panel.preview: gr.update(visible=False, value=None),
+    update = {row.generate: gr.update(visible=True), row.interrupt: gr.update(visible=KEPT_HIDDEN),
+              row.skip: gr.update(visible=KEPT_HIDDEN), panel.preview: gr.update(visible=False, value=None),
               panel.progress: job_progress.error_html(outcome.message) if outcome.message else ""}
     if outcome.files:  # a failed or empty run leaves the previous images on screen
         result = {"images": outcome.files, "saved": outcome.saved, "infotexts": outcome.infotexts,

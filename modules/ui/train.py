@@ -22,7 +22,7 @@ from modules.training import (TRAIN_JOB_KIND, TrainParams, create_embedding, lis
                               template_dirs, trainable_embedding)
 from modules.training.params import CLIP_GRAD_MODES, LATENT_SAMPLING_METHODS, MAX_TRAINING_SIDE, MAX_VECTORS_PER_TOKEN
 from modules.ui import job_progress, params_form
-from modules.ui.components import ToolButton, owner_of
+from modules.ui.components import KEPT_HIDDEN, ToolButton, owner_of
 
 MODEL_WAIT_SECONDS = 600  # a checkpoint may still be loading in the background
 REFRESH_SYMBOL = "🔄"
@@ -212,7 +212,7 @@ def create_tab(state: EngineState, txt2img_fields: Mapping[str, Any]) -> TrainTa
                 with gr.Tab("Train", id="train", elem_id="train_train_tab") as train_item:
                     refresh = _create_train_form(state, fields)
                     with gr.Row():
-                        interrupt = gr.Button("Interrupt", elem_id="train_interrupt_training", visible=False)
+                        interrupt = gr.Button("Interrupt", elem_id="train_interrupt_training", visible=KEPT_HIDDEN)
                         train = gr.Button("Train Embedding", variant="primary", elem_id="train_train_embedding")
         with gr.Column(scale=1, elem_id="ti_gallery_container"):
             progress = gr.HTML("", elem_id="ti_progress")
@@ -266,7 +266,7 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
         except NoModelLoadedError as e:
             raise _fail(e) from None
         job_id = state.jobs.submit(TRAIN_JOB_KIND, params.to_dict(), owner_of(request))
-        yield {tab.train: gr.update(visible=False), tab.interrupt: gr.update(visible=True),
+        yield {tab.train: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
                tab.progress: job_progress.progress_html(None), tab.output: "",
                tab.preview: gr.update(visible=True, value=None)}
         job = yield from _follow(state, tab, job_id)
@@ -303,7 +303,7 @@ def _finished(tab: TrainTab, job: Job) -> dict[Any, Any]:
     failed = job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
     if failed:
         gr.Warning(text)
-    update: dict[Any, Any] = {tab.train: gr.update(visible=True), tab.interrupt: gr.update(visible=False),
+    update: dict[Any, Any] = {tab.train: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN),
                               tab.preview: gr.update(visible=False, value=None),
                               tab.progress: job_progress.error_html(text) if failed else "",
                               tab.output: job_progress.info_html(text)}
