@@ -140,7 +140,7 @@ class GenerationRunner:
         files = [store_job_image(self.state.paths.outputs_dir, job_id, index, image, infotext)
                  for index, (image, infotext) in enumerate(zip(result.images, result.infotexts))]
         return {"images": files, "saved": [str(p) for p in result.paths], "infotexts": result.infotexts,
-                "info": result.info(), "interrupted": result.interrupted}
+                "info": result.info(), "interrupted": result.interrupted, "warnings": result.warnings}
 
 
 def store_job_image(outputs_dir: Path, job_id: str, index: int, image: Image.Image, infotext: str | None) -> str:

@@ -10,7 +10,6 @@ from the original weights and summed over networks, then cast once to the weight
 from __future__ import annotations
 
 import contextlib
-import logging
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
@@ -23,7 +22,6 @@ from modules.networks.lora_types import NetworkModule, with_dyn_dim
 from modules.networks.prompt_tags import NetworkUse
 from modules.sd_models.safe_load import CheckpointLoadError
 
-log = logging.getLogger(__name__)
 EXAMPLES = 3  # module names quoted in a warning
 
 
@@ -156,8 +154,7 @@ class WeightPatcher:
 
 
 def _warn(report: ApplyReport, message: str) -> None:
-    log.warning(message)
-    report.warnings.append(message)
+    report.warnings.append(message)  # the caller decides where warnings go (log, page), once per job
 
 
 def _warn_about_file(file: LoraFile, unmatched: list[str], family: str, report: ApplyReport) -> None:

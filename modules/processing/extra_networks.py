@@ -4,15 +4,12 @@ looked up during text encoding, and their hashes in the infotext (A1111's behavi
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from modules import networks
 from modules.processing.params import ParamsError
-
-log = logging.getLogger(__name__)
 
 
 def strip_network_tags(prompt: str) -> str:
@@ -35,18 +32,15 @@ class ExtraNetworks:
         return self.embeddings.load(model).lookups if self.embeddings is not None else None
 
     @contextlib.contextmanager
-    def applied(self, model: Any, uses: list[networks.NetworkUse],
-                log_warnings: bool = True) -> Iterator[networks.ApplyReport | None]:
+    def applied(self, model: Any, uses: list[networks.NetworkUse]) -> Iterator[networks.ApplyReport | None]:
         """`uses` patched into `model` for the body (kept afterwards, so applying the same set
-        again costs nothing); `log_warnings=False` when the same set was already reported."""
+        again costs nothing). The report's warnings name each file that did not apply cleanly."""
         if self.loras is None:
             if uses:
                 raise ParamsError("prompt", "LoRA tags need a LoRA folder; none is configured")
             yield None
             return
         with networks.apply_networks(model, uses, self.loras) as report:
-            for warning in report.warnings if log_warnings else ():
-                log.warning("%s", warning)
             yield report
 
     def infotext_fields(self, model: Any, reports: Sequence[networks.ApplyReport | None],

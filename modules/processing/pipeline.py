@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from modules.processing.tiling import seamless
 from modules.sd_models.loader import LoadedModel
 from modules.version import VERSION
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class GenerationResult:
@@ -50,6 +53,14 @@ class GenerationResult:
     grid_path: Path | None = None
     interrupted: bool = False
     job_timestamp: str = ""
+    warnings: list[str] = field(default_factory=list)  # for the user: e.g. a LoRA that matched nothing
+
+    def warn(self, messages: Iterable[str]) -> None:
+        """Add (and log) the messages not already given: each batch repeats the same ones."""
+        for message in messages:
+            if message not in self.warnings:
+                log.warning("%s", message)
+                self.warnings.append(message)
 
     def info(self) -> dict[str, Any]:
         """The `info` object A1111's API returns (as a dict; the API serialises it)."""
@@ -139,17 +150,18 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
             batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
             run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders,
                             extra_networks)
-            with extra_networks.applied(model, first_uses, log_warnings=not iteration) as reports["first"]:
+            with extra_networks.applied(model, first_uses) as reports["first"]:
                 first = _first_pass(run, model, sampler, schedule, result.prompts[batch],
                                     result.negative_prompts[batch], img2img, iteration)
                 latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
             if hires is not None and not run.stopped:
-                with extra_networks.applied(model, hr_uses, log_warnings=not iteration) as reports["hires"]:
+                with extra_networks.applied(model, hr_uses) as reports["hires"]:
                     second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
                                          [hr_negative] * params.batch_size)
                     latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
             network_fields = extra_networks.infotext_fields(model, list(reports.values()),
                                                             [prompt, negative, hr_prompt, hr_negative])
+            result.warn(w for report in reports.values() if report is not None for w in report.warnings)
             pixels = latent_ops.decode(latent_model.vae, latent)
             for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
                 number = iteration * params.batch_size + index

@@ -288,10 +288,8 @@ def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, A
         job_id = state.jobs.submit("img2img", params_to_json(params), owner)
         job = yield from results.follow_updates(state, job_id, panel, f"{path.name} ({index + 1}/{len(files)})")
         outcome = RunOutcome.from_job(job)
-        done.files += batch_folders.copy_results(outcome.files, path, output)
-        done.infotexts += outcome.infotexts
-        done.saved += outcome.saved
-        done.seconds = (done.seconds or 0.0) + (outcome.seconds or 0.0)
+        outcome.files = batch_folders.copy_results(outcome.files, path, output)
+        done.add(outcome)
         if outcome.message or job.status is JobStatus.INTERRUPTED:
             done.message = f"{path.name}: {outcome.message}" if outcome.message else None
             break

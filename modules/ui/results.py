@@ -173,12 +173,22 @@ class RunOutcome:
     seconds: float | None
     message: str | None  # None: success
     saved: list[str] = field(default_factory=list)  # the same images as saved in outputs/ (if they were)
+    warnings: list[str] = field(default_factory=list)  # things the user should know (e.g. a LoRA not found)
 
     @classmethod
     def from_job(cls, job: Job) -> RunOutcome:
-        return cls(job_progress.result_files(job), job_progress.result_infotexts(job),
-                   (job.result or {}).get("info", {}), job_progress.job_seconds(job),
-                   job_progress.finished_message(job), list((job.result or {}).get("saved", [])))
+        result = job.result or {}
+        return cls(job_progress.result_files(job), job_progress.result_infotexts(job), result.get("info", {}),
+                   job_progress.job_seconds(job), job_progress.finished_message(job),
+                   list(result.get("saved", [])), list(result.get("warnings", [])))
+
+    def add(self, other: RunOutcome) -> None:
+        """Take in the next job of a batch: its images (as `other.files`), time and warnings."""
+        self.files += other.files
+        self.infotexts += other.infotexts
+        self.saved += other.saved
+        self.seconds = (self.seconds or 0.0) + (other.seconds or 0.0)
+        self.warnings += [w for w in other.warnings if w not in self.warnings]
 
 
 def start_updates(row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
@@ -214,6 +224,8 @@ def stream_generation(state: EngineState, params: GenerationParams, owner: str, 
 
 
 def finished_updates(outcome: RunOutcome, row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
+    for warning in outcome.warnings:
+        gr.Warning(warning)
     if outcome.message:
         gr.Warning(outcome.message)
     update = {row.generate: gr.update(visible=True), row.interrupt: gr.update(visible=KEPT_HIDDEN),

@@ -275,6 +275,19 @@ def test_extra_network_card_inserts_its_syntax_and_takes_it_out_again(page):
     assert prompt.input_value() == "a cat"
 
 
+def test_a_lora_that_cannot_be_used_is_named_in_a_warning_and_the_image_still_comes(page):
+    open_tab(page, "txt2img")
+    small_fast_settings(page, "txt2img")
+    textbox(page, "txt2img_prompt").fill("a cat <lora:tiny-style:1>")  # its file is not a safetensors
+    before = gallery_sources(page, "txt2img")
+    page.click("#txt2img_generate")
+    wait_for_new_gallery(page, "txt2img", before)
+    toast = page.locator(".toast-body").filter(has_text="tiny-style.safetensors").first
+    toast.wait_for()
+    assert "Traceback" not in toast.inner_text()
+    page.locator(".toast-body button, .toast-close").first.click()
+
+
 def test_save_a_style_then_apply_it_to_another_prompt(page, server):
     _, data = server
     open_tab(page, "txt2img")

@@ -131,3 +131,23 @@ def test_loras_route_shows_header_and_user_metadata(api, data_dir):
                                "metadata": {}, "user_metadata": {"activation text": "sharp edges",
                                                                  "preferred weight": 0.7}}
     assert listed["tagged"]["metadata"] == {"ss_output_name": "tagged"} and listed["tagged"]["user_metadata"] == {}
+
+
+def test_networks_that_cannot_apply_are_reported_once_per_job_naming_the_file(api, data_dir, caplog):
+    client, state = api
+    stray = {"lora_unet_no_such_block.lora_down.weight": torch.ones(4, 8),
+             "lora_unet_no_such_block.lora_up.weight": torch.ones(8, 4)}
+    safetensors.torch.save_file(stray, str(data_dir / "models" / "Lora" / "stray.safetensors"))
+    params = {**BASE, "prompt": "a circle <lora:stray:1> <lora:absent:1>", "n_iter": 2}
+    with caplog.at_level("WARNING"):
+        job_id = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": params}).json()["id"]
+        state.jobs.wait(job_id, timeout=120)
+    view = client.get(f"/easel/v1/jobs/{job_id}").json()
+    assert view["status"] == "done" and len(view["result_urls"]) == 2  # the images are still made
+    warnings = view["result"]["warnings"]
+    assert len(warnings) == 2  # two batches, each warning once
+    assert warnings[0].startswith("LoRA 'absent' not found in ")
+    assert warnings[1].startswith("stray.safetensors: 1 of 1 modules match nothing in the loaded sd1 model")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == warnings
+    plain = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": BASE}).json()["id"]
+    assert state.jobs.wait(plain, timeout=120).result["warnings"] == []
