@@ -33,6 +33,23 @@ def ToolButton(value: str, elem_id: str, visible: bool = True) -> gr.Button:  # 
                      visible=visible)
 
 
+def wire_job_start(trigger: Callable[..., Any], check: Callable[[dict[Any, Any]], Any], running: dict[Any, Any],
+                   stream: Callable[..., Any], inputs: set[Any], outputs: list[Any]) -> None:
+    """A run button in two events: a plain one that checks the form (`check` raises gr.Error
+    for bad input) and swaps the buttons to `running`, then the streamed job (`stream`).
+
+    Gradio sends a generator's chunks as diffs, and the page can miss the first one; the button
+    swap must not be missed (a hidden Interrupt), so it travels in the plain event's whole reply
+    and the stream carries only progress and the finished state."""
+
+    def prepare(data: dict[Any, Any]) -> dict[Any, Any]:
+        check(data)
+        return running
+
+    trigger(prepare, inputs=inputs, outputs=list(running), show_progress="hidden", concurrency_limit=None) \
+        .success(stream, inputs=inputs, outputs=outputs, show_progress="hidden", concurrency_limit=None)
+
+
 def owner_of(request: gr.Request | None) -> str:
     """The queue's fairness key: the logged-in user (same key as the API), else the page session."""
     if request is None:

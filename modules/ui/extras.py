@@ -22,7 +22,7 @@ from modules.jobs import Job, JobStatus
 from modules.postprocessing.extras import ExtrasParams, pixel_upscaler_names
 from modules.processing import GenerationParams, ParamsError, batch_folders
 from modules.ui import job_progress, params_form
-from modules.ui.components import KEPT_HIDDEN, owner_of
+from modules.ui.components import KEPT_HIDDEN, owner_of, wire_job_start
 from modules.ui.send_to import PasteTarget, Source
 
 TAB = "extras"
@@ -186,31 +186,34 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
               *tab.fields.values()}
     outputs = [tab.generate, tab.interrupt, tab.progress, tab.gallery, tab.info]
 
-    def run(data: dict[Any, Any], request: gr.Request):
-        owner = owner_of(request)
+    def form_request(data: dict[Any, Any]) -> tuple[ExtrasParams, Any]:
+        """(params, and the folder's (sources, output) or the uploaded images' job payload)."""
         try:
             params = build_params({name: data[component] for name, component in tab.fields.items()})
             if data[tab.mode] == "directory":
-                sources = batch_folders.batch_inputs(data[tab.input_dir])
-                output = batch_folders.output_folder(data[tab.output_dir])
-            else:
-                encoded = single_sources(data[tab.image]) if data[tab.mode] == "single" \
-                    else batch_sources(data[tab.batch_files])
-                payload = job_payload(encoded, params, save=True)
+                return params, (batch_folders.batch_inputs(data[tab.input_dir]),
+                                batch_folders.output_folder(data[tab.output_dir]))
+            encoded = single_sources(data[tab.image]) if data[tab.mode] == "single" \
+                else batch_sources(data[tab.batch_files])
+            return params, job_payload(encoded, params, save=True)
         except (ParamsError, OSError) as e:
             raise gr.Error(str(e), print_exception=False) from None
-        yield {tab.generate: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
-               tab.progress: job_progress.progress_html(None)}
+
+    def run(data: dict[Any, Any], request: gr.Request):
+        owner = owner_of(request)
+        params, work = form_request(data)
         if data[tab.mode] == "directory":
-            files, message = yield from _run_directory(state, tab, params, sources, output, owner)
+            files, message = yield from _run_directory(state, tab, params, *work, owner)
             if not data[tab.show_results]:
                 files = []
         else:
-            job = yield from _follow(state, tab, state.jobs.submit(JOB_KIND, payload, owner))
+            job = yield from _follow(state, tab, state.jobs.submit(JOB_KIND, work, owner))
             files, message = job_progress.result_files(job), job_progress.finished_message(job)
         yield _finished(tab, files, message)
 
-    tab.generate.click(run, inputs=inputs, outputs=outputs, concurrency_limit=None, show_progress="hidden")
+    running = {tab.generate: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
+               tab.progress: job_progress.progress_html(None)}
+    wire_job_start(tab.generate.click, form_request, running, run, inputs, outputs)
 
     def interrupt(request: gr.Request):
         state.jobs.interrupt(owner_of(request))

@@ -19,7 +19,8 @@ from modules.processing import Img2ImgParams, ParamsError, batch_folders
 from modules.processing.params import INPAINTING_FILL, RESIZE_MODES
 from modules.ui import editor_images, extra_networks, img2img_size, params_form, results, ui_config
 from modules.ui.components import (SeedControls, TopRow, create_refiner, create_sampling_controls,
-                                   create_seed_controls, create_size_sliders, create_top_row, owner_of, wire_top_row)
+                                   create_seed_controls, create_size_sliders, create_top_row, owner_of,
+                                   wire_job_start, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.img2img_size import RESIZE_BY, RESIZE_TO, SizeChoice
 from modules.ui.results import ResultPanel, RunOutcome
@@ -244,51 +245,65 @@ def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     resize = tab.resize
     inputs = {tab.mode, resize.selected_tab, resize.scale, *tab.fields.values(), *image_inputs.values()}
 
-    def generate(data: dict[Any, Any], request: gr.Request):
+    def form_request(data: dict[Any, Any]) -> Img2ImgParams | BatchPlan:
+        """The job the form asks for: one img2img, or a Batch folder (checked before anything runs)."""
         mode = data[tab.mode]
         values = {name: data[component] for name, component in tab.fields.items()}
         images = {name: data[component] for name, component in image_inputs.items()}
-        owner = owner_of(request)
         try:
             size = SizeChoice.from_form(data[resize.selected_tab], data[resize.scale])
-            params = None if mode == "batch" else build_params(mode, values, images, size)
-        except ParamsError as e:
+            return BatchPlan.from_form(values, images, size) if mode == "batch" \
+                else build_params(mode, values, images, size)
+        except (ParamsError, OSError) as e:
             raise gr.Error(str(e), print_exception=False) from None
-        if params is None:
-            yield from stream_batch(state, values, images, owner, tab, size)
-            return
-        yield from results.stream_generation(state, params, owner, row, panel)
+
+    def generate(data: dict[Any, Any], request: gr.Request):
+        wanted = form_request(data)
+        if isinstance(wanted, BatchPlan):
+            yield from stream_batch(state, wanted, owner_of(request), tab)
+        else:
+            yield from results.stream_generation(state, wanted, owner_of(request), row, panel)
 
     read_tabs = row.generate.click(None, outputs=[tab.mode, resize.selected_tab], js=TABS_FROM_PAGE_JS,
                                    show_progress="hidden")
-    read_tabs.then(generate, inputs=inputs, outputs=results.generation_outputs(row, panel),
-                   concurrency_limit=None, show_progress="hidden")
+    wire_job_start(read_tabs.then, form_request, results.start_updates(row, panel), generate, inputs,
+                   results.generation_outputs(row, panel))
 
 
-def stream_batch(state: EngineState, values: dict[str, Any], images: dict[str, Any], owner: str,
-                 tab: Img2ImgTab, size: SizeChoice):
-    """One queued job per image of the input folder, one after another (Interrupt stops the
-    batch). "Resize by" scales each image by its own size, as in A1111."""
-    try:
+@dataclass
+class BatchPlan:
+    """A Batch run: the input images, the optional mask and output folders, the form's values."""
+
+    files: list[Path]
+    masks: Path | None
+    output: Path | None
+    values: dict[str, Any]
+    size: SizeChoice
+    first: Img2ImgParams  # built up front: bad settings fail before anything is queued
+
+    @classmethod
+    def from_form(cls, values: dict[str, Any], images: dict[str, Any], size: SizeChoice) -> BatchPlan:
         files = batch_folders.batch_inputs(images["batch_input_dir"])
         masks = batch_folders.mask_folder(images["batch_mask_dir"])
-        output = batch_folders.output_folder(images["batch_output_dir"])
-        first = batch_params(values, files[0], masks, size)  # bad settings fail before anything is queued
-    except (ParamsError, OSError) as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        return cls(files, masks, batch_folders.output_folder(images["batch_output_dir"]), values, size,
+                   batch_params(values, files[0], masks, size))
+
+
+def stream_batch(state: EngineState, plan: BatchPlan, owner: str, tab: Img2ImgTab):
+    """One queued job per image of the input folder, one after another (Interrupt stops the
+    batch). "Resize by" scales each image by its own size, as in A1111."""
     row, panel = tab.row, tab.panel
-    yield results.start_updates(row, panel)
     done = RunOutcome([], [], {}, 0.0, None)
-    for index, path in enumerate(files):
+    for index, path in enumerate(plan.files):
         try:
-            params = first if index == 0 else batch_params(values, path, masks, size)
+            params = plan.first if index == 0 else batch_params(plan.values, path, plan.masks, plan.size)
         except (ParamsError, OSError) as e:
             done.message = f"{path.name}: {e}"
             break
         job_id = state.jobs.submit("img2img", params_to_json(params), owner)
-        job = yield from results.follow_updates(state, job_id, panel, f"{path.name} ({index + 1}/{len(files)})")
+        job = yield from results.follow_updates(state, job_id, panel, f"{path.name} ({index + 1}/{len(plan.files)})")
         outcome = RunOutcome.from_job(job)
-        outcome.files = batch_folders.copy_results(outcome.files, path, output)
+        outcome.files = batch_folders.copy_results(outcome.files, path, plan.output)
         done.add(outcome)
         if outcome.message or job.status is JobStatus.INTERRUPTED:
             done.message = f"{path.name}: {outcome.message}" if outcome.message else None

@@ -192,7 +192,7 @@ class RunOutcome:
 
 
 def start_updates(row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
-    """Generate becomes Interrupt/Skip; the progress bar and preview appear."""
+    """Generate becomes Interrupt/Skip; the progress bar and preview appear (see wire_job_start)."""
     return {row.generate: gr.update(visible=KEPT_HIDDEN), row.interrupt: gr.update(visible=True),
             row.skip: gr.update(visible=True), panel.progress: job_progress.progress_html(None),
             panel.preview: gr.update(visible=True, value=None), panel.download: gr.update(visible=False)}
@@ -218,7 +218,6 @@ def stream_generation(state: EngineState, params: GenerationParams, owner: str, 
                       panel: ResultPanel, poll_seconds: float = 0.25) -> Iterator[dict[Any, Any]]:
     """Submit `params` and yield page updates until the job ends (see generation_outputs)."""
     job_id = state.jobs.submit(params.kind, params_to_json(params), owner)
-    yield start_updates(row, panel)
     job = yield from follow_updates(state, job_id, panel, poll_seconds=poll_seconds)
     yield finished_updates(RunOutcome.from_job(job), row, panel)
 

@@ -22,7 +22,7 @@ from modules.training import (TRAIN_JOB_KIND, TrainParams, create_embedding, lis
                               template_dirs, trainable_embedding)
 from modules.training.params import CLIP_GRAD_MODES, LATENT_SAMPLING_METHODS, MAX_TRAINING_SIDE, MAX_VECTORS_PER_TOKEN
 from modules.ui import job_progress, params_form
-from modules.ui.components import KEPT_HIDDEN, ToolButton, owner_of
+from modules.ui.components import KEPT_HIDDEN, ToolButton, owner_of, wire_job_start
 
 MODEL_WAIT_SECONDS = 600  # a checkpoint may still be loading in the background
 REFRESH_SYMBOL = "🔄"
@@ -254,7 +254,7 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
     tab.refresh.click(lambda value: _choices_update(state, value), inputs=dropdown, outputs=dropdown,
                       show_progress="hidden")
 
-    def train(data: dict[Any, Any], request: gr.Request):
+    def form_params(data: dict[Any, Any]) -> TrainParams:
         values = {name: data[component] for name, component in tab.fields.items()}
         try:
             params = build_train_params(values, {name: data[c] for name, c in tab.txt2img_inputs.items()})
@@ -265,16 +265,18 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
             raise _fail(from_txt2img(e, bool(values["preview_from_txt2img"]))) from None
         except NoModelLoadedError as e:
             raise _fail(e) from None
-        job_id = state.jobs.submit(TRAIN_JOB_KIND, params.to_dict(), owner_of(request))
-        yield {tab.train: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
-               tab.progress: job_progress.progress_html(None), tab.output: "",
-               tab.preview: gr.update(visible=True, value=None)}
+        return params
+
+    def train(data: dict[Any, Any], request: gr.Request):
+        job_id = state.jobs.submit(TRAIN_JOB_KIND, form_params(data).to_dict(), owner_of(request))
         job = yield from _follow(state, tab, job_id)
         yield _finished(tab, job)
 
-    tab.train.click(train, inputs={*tab.fields.values(), *tab.txt2img_inputs.values()},
-                    outputs=[tab.train, tab.interrupt, tab.progress, tab.output, tab.preview, tab.gallery],
-                    concurrency_limit=None, show_progress="hidden")
+    running = {tab.train: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
+               tab.progress: job_progress.progress_html(None), tab.output: "",
+               tab.preview: gr.update(visible=True, value=None)}
+    wire_job_start(tab.train.click, form_params, running, train, {*tab.fields.values(), *tab.txt2img_inputs.values()},
+                   [tab.train, tab.interrupt, tab.progress, tab.output, tab.preview, tab.gallery])
 
     def interrupt(request: gr.Request):
         state.jobs.interrupt(owner_of(request))

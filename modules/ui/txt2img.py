@@ -15,7 +15,7 @@ from modules.processing.params import MAX_SIDE, MAX_STEPS
 from modules.processing.upscalers import upscaler_names
 from modules.ui import extra_networks, params_form, results, ui_config
 from modules.ui.components import (SeedControls, TopRow, create_refiner, create_sampling_controls,
-                                   create_seed_controls, create_top_row, owner_of, wire_top_row)
+                                   create_seed_controls, create_top_row, owner_of, wire_job_start, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.results import ResultPanel
 from modules.ui.send_to import PasteTarget, wire_paste
@@ -98,14 +98,16 @@ def _wire(tab: Txt2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     wire_paste(row.paste, row.prompt, tab.paste_target(), state)
     inputs = set(tab.fields.values())
 
-    def generate(data: dict[Any, Any], request: gr.Request):
+    def form_params(data: dict[Any, Any]) -> Txt2ImgParams:
         try:
-            params = build_params({name: data[component] for name, component in tab.fields.items()})
+            return build_params({name: data[component] for name, component in tab.fields.items()})
         except ParamsError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        yield from results.stream_generation(state, params, owner_of(request), row, panel)
 
-    row.generate.click(generate, inputs=inputs, outputs=results.generation_outputs(row, panel),
-                       concurrency_limit=None, show_progress="hidden")
+    def generate(data: dict[Any, Any], request: gr.Request):
+        yield from results.stream_generation(state, form_params(data), owner_of(request), row, panel)
+
+    wire_job_start(row.generate.click, form_params, results.start_updates(row, panel), generate, inputs,
+                   results.generation_outputs(row, panel))
     results.wire_seed_reuse(tab.seed, panel)
 
