@@ -34,9 +34,10 @@ def ToolButton(value: str, elem_id: str, visible: bool = True) -> gr.Button:  # 
 
 
 def wire_job_start(trigger: Callable[..., Any], check: Callable[[dict[Any, Any]], Any], running: dict[Any, Any],
-                   stream: Callable[..., Any], inputs: set[Any], outputs: list[Any]) -> None:
+                   stream: Callable[..., Any], idle: dict[Any, Any], inputs: set[Any], outputs: list[Any]) -> None:
     """A run button in two events: a plain one that checks the form (`check` raises gr.Error
-    for bad input) and swaps the buttons to `running`, then the streamed job (`stream`).
+    for bad input) and swaps the buttons to `running`, then the streamed job (`stream`), whose
+    last update (or, if it fails, `idle`) swaps them back.
 
     Gradio sends a generator's chunks as diffs, and the page can miss the first one; the button
     swap must not be missed (a hidden Interrupt), so it travels in the plain event's whole reply
@@ -46,8 +47,9 @@ def wire_job_start(trigger: Callable[..., Any], check: Callable[[dict[Any, Any]]
         check(data)
         return running
 
-    trigger(prepare, inputs=inputs, outputs=list(running), show_progress="hidden", concurrency_limit=None) \
-        .success(stream, inputs=inputs, outputs=outputs, show_progress="hidden", concurrency_limit=None)
+    started = trigger(prepare, inputs=inputs, outputs=list(running), show_progress="hidden", concurrency_limit=None)
+    job = started.success(stream, inputs=inputs, outputs=outputs, show_progress="hidden", concurrency_limit=None)
+    job.failure(lambda: idle, outputs=list(idle), show_progress="hidden", queue=False)
 
 
 def owner_of(request: gr.Request | None) -> str:

@@ -213,7 +213,7 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
 
     running = {tab.generate: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
                tab.progress: job_progress.progress_html(None)}
-    wire_job_start(tab.generate.click, form_request, running, run, inputs, outputs)
+    wire_job_start(tab.generate.click, form_request, running, run, _idle(tab), inputs, outputs)
 
     def interrupt(request: gr.Request):
         state.jobs.interrupt(owner_of(request))
@@ -251,11 +251,14 @@ def _run_directory(state: EngineState, tab: ExtrasTab, params: ExtrasParams, sou
     return files, None
 
 
+def _idle(tab: ExtrasTab) -> dict[Any, Any]:
+    return {tab.generate: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN)}
+
+
 def _finished(tab: ExtrasTab, files: list[str], message: str | None) -> dict[Any, Any]:
     if message:
         gr.Warning(message)
-    update: dict[Any, Any] = {tab.generate: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN),
-                              tab.progress: job_progress.error_html(message) if message else ""}
+    update: dict[Any, Any] = {**_idle(tab), tab.progress: job_progress.error_html(message) if message else ""}
     if files:
         size = _size_text(files[-1])
         update[tab.gallery] = files

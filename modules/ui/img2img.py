@@ -266,8 +266,8 @@ def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
 
     read_tabs = row.generate.click(None, outputs=[tab.mode, resize.selected_tab], js=TABS_FROM_PAGE_JS,
                                    show_progress="hidden")
-    wire_job_start(read_tabs.then, form_request, results.start_updates(row, panel), generate, inputs,
-                   results.generation_outputs(row, panel))
+    wire_job_start(read_tabs.then, form_request, results.start_updates(row, panel), generate,
+                   results.idle_updates(row, panel), inputs, results.generation_outputs(row, panel))
 
 
 @dataclass

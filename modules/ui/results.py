@@ -222,13 +222,18 @@ def stream_generation(state: EngineState, params: GenerationParams, owner: str, 
     yield finished_updates(RunOutcome.from_job(job), row, panel)
 
 
+def idle_updates(row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
+    """Interrupt/Skip become Generate again; the live preview goes."""
+    return {row.generate: gr.update(visible=True), row.interrupt: gr.update(visible=KEPT_HIDDEN),
+            row.skip: gr.update(visible=KEPT_HIDDEN), panel.preview: gr.update(visible=False, value=None)}
+
+
 def finished_updates(outcome: RunOutcome, row: TopRow, panel: ResultPanel) -> dict[Any, Any]:
     for warning in outcome.warnings:
         gr.Warning(warning)
     if outcome.message:
         gr.Warning(outcome.message)
-    update = {row.generate: gr.update(visible=True), row.interrupt: gr.update(visible=KEPT_HIDDEN),
-              row.skip: gr.update(visible=KEPT_HIDDEN), panel.preview: gr.update(visible=False, value=None),
+    update = {**idle_updates(row, panel),
               panel.progress: job_progress.error_html(outcome.message) if outcome.message else ""}
     if outcome.files:  # a failed or empty run leaves the previous images on screen
         result = {"images": outcome.files, "saved": outcome.saved, "infotexts": outcome.infotexts,

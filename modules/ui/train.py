@@ -275,7 +275,8 @@ def _wire(tab: TrainTab, state: EngineState) -> None:
     running = {tab.train: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
                tab.progress: job_progress.progress_html(None), tab.output: "",
                tab.preview: gr.update(visible=True, value=None)}
-    wire_job_start(tab.train.click, form_params, running, train, {*tab.fields.values(), *tab.txt2img_inputs.values()},
+    wire_job_start(tab.train.click, form_params, running, train, _idle(tab),
+                   {*tab.fields.values(), *tab.txt2img_inputs.values()},
                    [tab.train, tab.interrupt, tab.progress, tab.output, tab.preview, tab.gallery])
 
     def interrupt(request: gr.Request):
@@ -300,13 +301,17 @@ def _follow(state: EngineState, tab: TrainTab, job_id: str) -> Generator[dict[An
     raise RuntimeError(f"job {job_id} was never reported finished")
 
 
+def _idle(tab: TrainTab) -> dict[Any, Any]:
+    return {tab.train: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN),
+            tab.preview: gr.update(visible=False, value=None)}
+
+
 def _finished(tab: TrainTab, job: Job) -> dict[Any, Any]:
     text = outcome_text(job)
     failed = job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
     if failed:
         gr.Warning(text)
-    update: dict[Any, Any] = {tab.train: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN),
-                              tab.preview: gr.update(visible=False, value=None),
+    update: dict[Any, Any] = {**_idle(tab),
                               tab.progress: job_progress.error_html(text) if failed else "",
                               tab.output: job_progress.info_html(text)}
     images = (job.result or {}).get("images") or []

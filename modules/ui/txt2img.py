@@ -107,7 +107,7 @@ def _wire(tab: Txt2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     def generate(data: dict[Any, Any], request: gr.Request):
         yield from results.stream_generation(state, form_params(data), owner_of(request), row, panel)
 
-    wire_job_start(row.generate.click, form_params, results.start_updates(row, panel), generate, inputs,
-                   results.generation_outputs(row, panel))
+    wire_job_start(row.generate.click, form_params, results.start_updates(row, panel), generate,
+                   results.idle_updates(row, panel), inputs, results.generation_outputs(row, panel))
     results.wire_seed_reuse(tab.seed, panel)
 
