@@ -202,7 +202,9 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
 
 def _wire_resolution_preview(tab: Img2ImgTab) -> dict[str, Any]:
     """Keep "resize: from WxH to WxH" up to date; returns the event arguments, for chaining.
-    Editors report only uploads: their change event fires for every brush stroke."""
+    Editors report only uploads: their change event fires for every brush stroke. The sum is
+    cheap and pure, so it skips the queue and its answer comes with the HTTP reply. Once in CI a
+    queued run's end never reached the page, which holds back every later always_last run."""
     images = tab.images
     inputs = [tab.mode, tab.resize.scale, *(getattr(images, name) for name in IMAGE_INPUT_NAMES)]
 
@@ -210,7 +212,8 @@ def _wire_resolution_preview(tab: Img2ImgTab) -> dict[str, Any]:
         size = editor_images.source_size(mode, dict(zip(IMAGE_INPUT_NAMES, image_values)))
         return img2img_size.resize_from_to_html(size, scale)
 
-    arguments = {"fn": show, "inputs": inputs, "outputs": tab.resize.resolution, "show_progress": "hidden"}
+    arguments = {"fn": show, "inputs": inputs, "outputs": tab.resize.resolution, "show_progress": "hidden",
+                 "queue": False}
     triggers = [tab.resize.scale.change, images.image.change, images.inpaint_base.change, images.sketch.upload,
                 images.inpaint.upload, images.inpaint_sketch.upload]
     gr.on(triggers, trigger_mode="always_last", **arguments)
