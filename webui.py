@@ -76,6 +76,8 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load
                            allow_credentials=True)
     if load_checkpoint:  # before the queue starts, so jobs left queued by the last run wait for the model
         state.models.start_background_load(args.ckpt)
+    with timer.phase("load scripts"):
+        attach_scripts(state)
     state.start_jobs()
     if args.api or args.nowebui:
         from modules.api.generation_routes import add_generation_api
@@ -96,6 +98,21 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load
         app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, footer_links=["api"] if args.api else [])
     app.state.engine = state
     return app, state
+
+
+def attach_scripts(state) -> None:
+    """Load the Script API's scripts (built-in scripts/, then extensions' when the extension
+    loader lists them) and hand the engine state its ScriptHost, before any job runs."""
+    from modules import scripts
+
+    try:
+        from modules.extensions import script_files
+    except ImportError:  # no extension loader: the built-in scripts only
+        files = scripts.builtin_script_files()
+    else:
+        files = script_files(state.paths)
+    scripts.load_scripts(files)
+    state.scripts = scripts.ScriptHost(state)
 
 
 def main(argv: list[str] | None = None, restartable: bool = False) -> int:

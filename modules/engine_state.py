@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any
 
 from modules.devices import DevicePolicy, decide_policy
 from modules.jobs import JobQueue
@@ -25,6 +26,9 @@ class EngineState:
     styles: StyleDatabase
     extra_networks: ExtraNetworks
     jobs: JobQueue | None = None
+    # the Script API (modules.scripts.ScriptHost), attached by webui.create_app; the job runner
+    # reaches scripts only through it, so the engine never imports the facade
+    scripts: Any = None
 
     def start_jobs(self) -> JobQueue:
         """The generation queue (SQLite in the data dir); pending jobs from before resume."""

@@ -26,6 +26,14 @@ from modules.sd_models.manager import CheckpointNotFoundError
 log = logging.getLogger(__name__)
 PARAM_CLASSES: dict[str, type[GenerationParams]] = {"txt2img": Txt2ImgParams, "img2img": Img2ImgParams}
 IMAGE_FIELDS = ("init_images", "mask")
+# A1111's script fields travel with a job's params (JSON) and go to EngineState.scripts
+SCRIPT_FIELDS = ("script_name", "script_args", "alwayson_scripts")
+
+
+def split_script_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the params proper, the script request) of a job's JSON params."""
+    params = {k: v for k, v in data.items() if k not in SCRIPT_FIELDS}
+    return params, {k: data[k] for k in SCRIPT_FIELDS if k in data}
 
 
 def decode_image(data: str, field_name: str) -> Image.Image:
@@ -120,7 +128,18 @@ class GenerationRunner:
 
     def __call__(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         kind = ctx.job.kind
+        params, script_request = split_script_fields(params)
         p = params_from_json(kind, params)
+        scripts = getattr(self.state, "scripts", None)
+        if scripts is None:  # no Script API attached (engine-only use): plain generation
+            if any(script_request.values()):
+                raise ParamsError("script_name", "scripts are not available here")
+            return self._store(ctx.job.id, self.generate(p, None, ctx))
+        # every job goes through the scripts: AlwaysVisible ones run on plain generations too
+        return self._store(ctx.job.id, scripts.run_job(kind, p, script_request, self.generate, ctx))
+
+    def generate(self, p: GenerationParams, hooks: Any, progress: Any) -> processing.GenerationResult:
+        """One engine run on the job's model (a per-request checkpoint loaded, then restored)."""
         models = self.state.models
         previous = models.current_or_none
         override = p.override_settings.get("sd_model_checkpoint")
@@ -128,14 +147,14 @@ class GenerationRunner:
         try:
             refiner = models.load_aside(p.refiner_checkpoint) if p.refiner_checkpoint else None
             settings = processing.effective_settings(self.state.options.as_dict(), p)
-            result = processing.generate(p, model, settings, self.state.paths.data_dir, ctx, styles=self.state.styles,
-                                         refiner=refiner, extra_networks=self.state.extra_networks)
+            return processing.generate(p, model, settings, self.state.paths.data_dir, progress,
+                                       styles=self.state.styles, refiner=refiner,
+                                       extra_networks=self.state.extra_networks, hooks=hooks)
         finally:
             if override and previous is not None and p.override_settings_restore_afterwards:
                 models.load(previous.info)
-        return self._store(ctx.job.id, result)
 
-    def _store(self, job_id: str, result: processing.GenerationResult) -> dict[str, Any]:
+    def _store(self, job_id: str, result: Any) -> dict[str, Any]:  # GenerationResult or the scripts' outcome
         """Keep every image of the job (saved copy or, if not saved, one in outputs/jobs/)."""
         files = [store_job_image(self.state.paths.outputs_dir, job_id, index, image, infotext)
                  for index, (image, infotext) in enumerate(zip(result.images, result.infotexts))]

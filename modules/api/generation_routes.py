@@ -19,7 +19,8 @@ from modules.api.auth import basic_auth_dependency
 from modules.api.errors import params_http_error
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
-from modules.generation_jobs import decode_image, encode_png, extras_params, load_result_images
+from modules.generation_jobs import (SCRIPT_FIELDS, decode_image, encode_png, extras_params, load_result_images,
+                                     split_script_fields)
 from modules.jobs import JobNotFound, JobStatus
 from modules.postprocessing.extras import ExtrasParams
 from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
@@ -130,20 +131,11 @@ def _drop_inert_fields(data: dict[str, Any]) -> None:
                                      f"send {inert[0]} or leave it out (got {value})")
 
 
-def _check_scripts(script_name: str | None, script_args: list, alwayson_scripts: dict) -> None:
-    """Easel has no scripts yet, so any script named is unknown: 404 naming it, as for a sampler."""
-    if script_name:
-        raise HTTPException(404, f"script_name: script {script_name!r} not found (no scripts are installed)")
-    if alwayson_scripts:
-        raise HTTPException(404, f"alwayson_scripts: script {next(iter(alwayson_scripts))!r} not found "
-                                 "(no scripts are installed)")
-    if script_args:
-        raise HTTPException(422, "script_args: given without script_name")
-
-
 def _job_params(kind: str, body: BaseModel) -> dict[str, Any]:
     data = body.model_dump(exclude={"include_init_images"})
-    _check_scripts(data.pop("script_name"), data.pop("script_args"), data.pop("alwayson_scripts"))
+    for key in SCRIPT_FIELDS:  # travel with the job only when given (checked when it is queued)
+        if not data[key]:
+            data.pop(key)
     _drop_inert_fields(data)
     sampler_index = data.pop("sampler_index")
     if sampler_index and "sampler_name" not in body.model_fields_set:
@@ -170,7 +162,12 @@ def create_router(state: EngineState) -> APIRouter:
         from modules.generation_jobs import check_references, params_from_json
 
         try:  # reject bad input now, not inside the worker
-            check_references(params_from_json(kind, params), state)
+            plain, script_request = split_script_fields(params)
+            check_references(params_from_json(kind, plain), state)
+            if state.scripts is not None:
+                state.scripts.check(kind, script_request)
+            elif any(script_request.values()):
+                raise ParamsError("script_name", "scripts are not available")
         except ParamsError as e:
             raise params_http_error(e) from e
         require_checkpoint(params)

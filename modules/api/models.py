@@ -48,7 +48,7 @@ class ScriptArg(BaseModel):
     minimum: Any | None = Field(default=None, title="Minimum", description="Minimum allowed value in the UI")
     maximum: Any | None = Field(default=None, title="Maximum", description="Maximum allowed value in the UI")
     step: Any | None = Field(default=None, title="Step", description="Step for changing the value in the UI")
-    choices: list[str] | None = Field(default=None, title="Choices", description="Possible values for the argument")
+    choices: list[Any] | None = Field(default=None, title="Choices", description="Possible values for the argument")
 
 
 class ScriptInfo(BaseModel):

@@ -119,8 +119,8 @@ def create_router(state: EngineState) -> APIRouter:
     def hypernetworks() -> list:
         return []  # A1111's hypernetworks are not supported; the route exists for clients that ask
 
-    # Easel has no face restorers, Real-ESRGAN models or scripts yet: generation and extras refuse
-    # restore_faces, gfpgan/codeformer_visibility and script_name with a 422, and these lists agree.
+    # Easel has no face restorers or Real-ESRGAN models yet: generation and extras refuse
+    # restore_faces and gfpgan/codeformer_visibility with a 422, and these lists agree.
     @router.get("/face-restorers", response_model=list[FaceRestorerItem])
     def face_restorers() -> list[FaceRestorerItem]:
         return []
@@ -131,11 +131,13 @@ def create_router(state: EngineState) -> APIRouter:
 
     @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> ScriptsList:
-        return ScriptsList(txt2img=[], img2img=[])
+        if state.scripts is None:
+            return ScriptsList(txt2img=[], img2img=[])
+        return ScriptsList(**state.scripts.script_list())
 
     @router.get("/script-info", response_model=list[ScriptInfo])
     def script_info() -> list[ScriptInfo]:
-        return []
+        return [] if state.scripts is None else [ScriptInfo(**info) for info in state.scripts.script_info()]
 
     @router.get("/extensions")
     def extensions() -> list[dict[str, Any]]:

@@ -6,3 +6,16 @@ from modules.processing.progress import NullProgress, ProgressSink
 
 __all__ = ["GenerationParams", "GenerationResult", "Img2ImgParams", "NullProgress", "ParamsError", "ProgressSink",
            "Txt2ImgParams", "UnknownNameError", "effective_settings", "generate"]
+
+# A1111's names for scripts and extensions (`from modules.processing import process_images`),
+# served lazily from the facade so the engine never imports it.
+A1111_NAMES = ("StableDiffusionProcessing", "StableDiffusionProcessingTxt2Img", "StableDiffusionProcessingImg2Img",
+               "Processed", "process_images", "fix_seed", "get_fixed_seed")
+
+
+def __getattr__(name: str):
+    if name in A1111_NAMES:
+        from modules import a1111_processing
+
+        return getattr(a1111_processing, name)
+    raise AttributeError(f"module 'modules.processing' has no attribute {name!r}")

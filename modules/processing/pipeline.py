@@ -22,6 +22,8 @@ from modules.processing import latents as latent_ops
 from modules.processing.conditioning import build_prompt_encoder, encode_batch
 from modules.processing.extra_networks import ExtraNetworks, strip_network_tags
 from modules.processing.denoiser import CFGDenoiser, ModelDenoiser, SDXLConditions
+from modules.processing.hooks import (NO_HOOKS, GenerationHooks, HookedDenoiser, ImageHookArgs, SaveHookArgs,
+                                      run_before_batch)
 from modules.processing.hires import HiresPlan, hires_infotext, plan_hires, upscale_between_passes
 from modules.processing.img2img import Img2ImgPlan, prepare_img2img
 from modules.processing.infotext import create_infotext
@@ -109,14 +111,17 @@ def effective_settings(base: dict[str, Any], params: GenerationParams) -> dict[s
 
 def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, Any], data_dir: Path,
              progress: ProgressSink | None = None, styles: Any = None,
-             refiner: LoadedModel | None = None, extra_networks: ExtraNetworks | None = None) -> GenerationResult:
+             refiner: LoadedModel | None = None, extra_networks: ExtraNetworks | None = None,
+             hooks: GenerationHooks | None = None) -> GenerationResult:
     """Run a validated txt2img/img2img request on a loaded model and save its images.
 
     `refiner` is the loaded `refiner_checkpoint` (the job layer loads it): it takes over each
     pass from `refiner_switch_at` on (refiner.py). Txt2img with `enable_hr` adds the hires
-    fix's second pass (hires.py). `extra_networks` applies `<lora:…>` tags and embeddings."""
+    fix's second pass (hires.py). `extra_networks` applies `<lora:…>` tags and embeddings.
+    `hooks` (hooks.py) let a caller such as the Script API see and change each step."""
     params.validate()
     progress = progress or NullProgress()
+    hooks = hooks or NO_HOOKS
     extra_networks = extra_networks or ExtraNetworks()
     job_timestamp = time.strftime("%Y%m%d%H%M%S")
     total = params.batch_size * params.n_iter
@@ -148,8 +153,9 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
             if progress.interrupted:
                 break
             batch = slice(iteration * params.batch_size, (iteration + 1) * params.batch_size)
+            run_before_batch(hooks, iteration, batch, result.prompts, result.negative_prompts, all_seeds, all_subseeds)
             run = _BatchRun(params, settings, all_seeds[batch], all_subseeds[batch], progress, encoders,
-                            extra_networks)
+                            extra_networks, hooks=hooks)
             with extra_networks.applied(model, first_uses) as reports["first"]:
                 first = _first_pass(run, model, sampler, schedule, result.prompts[batch],
                                     result.negative_prompts[batch], img2img, iteration)
@@ -163,15 +169,18 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
                                                             [prompt, negative, hr_prompt, hr_negative])
             result.warn(w for report in reports.values() if report is not None for w in report.warnings)
             pixels = latent_ops.decode(latent_model.vae, latent)
-            for index, image in enumerate(latent_ops.tensor_to_images(pixels)):
+            for index, image in enumerate(hooks.after_batch_images(iteration, latent_ops.tensor_to_images(pixels))):
                 number = iteration * params.batch_size + index
                 if img2img is not None:
                     image = img2img.overlay(image, number)
+                hooked = ImageHookArgs(image, number, iteration, index)
+                hooks.after_image(hooked)
+                image = hooked.image
                 added: dict[str, Any] = {}  # standard_fields arguments: A1111's hires and refiner fields
                 if hires is not None:
                     added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
                                                 (hr_prompt, hr_negative)))
-                extra = dict(network_fields)
+                extra = {**network_fields, **hooks.infotext_extra()}
                 if run.refined:
                     extra.update(refiner_infotext(refiner, params, settings, hires is not None))
                 if extra:
@@ -180,10 +189,15 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
                 result.images.append(image)
                 result.infotexts.append(infotext)
                 if settings.get("samples_save", True) and not params.do_not_save_samples:
-                    result.paths.append(_save(image, infotext, params, settings, data_dir, result, number))
+                    saving = SaveHookArgs(image, infotext, number)
+                    hooks.before_save(saving)
+                    saving.path = _save(saving.image, saving.infotext, params, settings, data_dir, result, number)
+                    result.paths.append(saving.path)
+                    hooks.after_save(saving)
             result.interrupted = progress.interrupted
             progress.next_job()  # also clears a skip, which applies to one batch only
-    _make_grid(result, params, settings, data_dir)
+    _make_grid(result, params, settings, data_dir, hooks)
+    hooks.after_all(result)
     return result
 
 
@@ -226,6 +240,7 @@ class _BatchRun:
     progress: ProgressSink
     encoders: dict[int, Any]
     extra_networks: ExtraNetworks
+    hooks: GenerationHooks = NO_HOOKS
     refined: bool = False
     steps_done: int = 0  # progress counts on across the passes and the refiner switch
     conditioning: dict[tuple, Any] = field(default_factory=dict)
@@ -330,6 +345,8 @@ def _run_sampler(run: _BatchRun, run_pass: _Pass, model: LoadedModel, denoiser: 
         if preview_every > 0 and run.steps_done % preview_every == 0:
             run.progress.set_preview(latent_ops.preview(info.denoised, model, run.settings.get("show_progress_type")))
 
+    if run.hooks.watches_denoiser:
+        denoiser = HookedDenoiser(denoiser, run.hooks, len(run_pass.sigmas) - 1)
     return sampling.sample(run_pass.sampler, denoiser, x, sigmas, noise_sampler=noise_sampler, seed=run.seeds,
                            callback=on_step, should_stop=lambda: run.stopped, **options)
 
@@ -382,14 +399,18 @@ def _save(image, infotext, params, settings, data_dir, result, number) -> Path:
     return saved.path
 
 
-def _make_grid(result: GenerationResult, params: GenerationParams, settings: dict[str, Any], data_dir: Path) -> None:
+def _make_grid(result: GenerationResult, params: GenerationParams, settings: dict[str, Any], data_dir: Path,
+               hooks: GenerationHooks = NO_HOOKS) -> None:
     if len(result.images) < 2 or params.do_not_save_grid:  # A1111: the API asks for no grid this way
         return
     result.grid = images.image_grid(result.images, batch_size=params.batch_size)
     if settings.get("grid_save", True) and not params.do_not_save_grid:
         kind = images.OutputKind.TXT2IMG_GRIDS if params.kind == "txt2img" else images.OutputKind.IMG2IMG_GRIDS
-        saved = images.save_image(result.grid, _output_dir(kind, settings, data_dir), basename="grid",
+        saving = SaveHookArgs(result.grid, result.infotexts[0], -1)
+        hooks.before_save(saving)
+        saved = images.save_image(saving.image, _output_dir(kind, settings, data_dir), basename="grid",
                                   seed=result.seeds[0], prompt=result.prompts[0],
-                                  extension=settings.get("grid_format", "png"), infotext=result.infotexts[0],
+                                  extension=settings.get("grid_format", "png"), infotext=saving.infotext,
                                   options=_save_options(settings), grid=True)
-        result.grid_path = saved.path
+        result.grid_path = saving.path = saved.path
+        hooks.after_save(saving)

@@ -12,11 +12,11 @@ def api(data_dir, tiny_checkpoints):
 
 
 def test_lists_of_what_easel_has_none_of_yet(api):
-    client, _ = api
+    client, state = api
     assert client.get("/sdapi/v1/face-restorers").json() == []
     assert client.get("/sdapi/v1/realesrgan-models").json() == []
-    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
-    assert client.get("/sdapi/v1/script-info").json() == []
+    # scripts: the built-in ones in scripts/ (tests/integration/test_scripts_api.py covers them)
+    assert client.get("/sdapi/v1/scripts").json() == state.scripts.script_list()
 
 
 def test_face_restoration_and_scripts_are_refused_as_the_lists_say(api):
@@ -24,7 +24,7 @@ def test_face_restoration_and_scripts_are_refused_as_the_lists_say(api):
     base = {"prompt": "x", "steps": 1, "width": 64, "height": 64}
     restore = client.post("/sdapi/v1/txt2img", json={**base, "restore_faces": True})
     assert restore.status_code == 422 and "restore_faces" in restore.text
-    script = client.post("/sdapi/v1/txt2img", json={**base, "script_name": "x/y/z plot"})
+    script = client.post("/sdapi/v1/txt2img", json={**base, "script_name": "no such script"})
     assert script.status_code == 404 and "script_name" in script.text
 
 
