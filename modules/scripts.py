@@ -217,6 +217,49 @@ def builtin_script_files() -> list[tuple[Path, Path]]:
     return [(REPO_ROOT, path) for path in sorted((REPO_ROOT / "scripts").glob("*.py"))]
 
 
+# --- arguments in job JSON ------------------------------------------------------------------
+
+IMAGE_ARG = "__image_png_base64__"
+
+
+def encode_arg(value: Any) -> Any:
+    """A component value as JSON for the job queue: images (from the UI) become tagged PNGs."""
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        import base64
+        import io
+
+        buffer = io.BytesIO()
+        value.save(buffer, "PNG")
+        return {IMAGE_ARG: base64.b64encode(buffer.getvalue()).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: encode_arg(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_arg(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    return value
+
+
+def decode_arg(value: Any) -> Any:
+    """The inverse of encode_arg, in the worker."""
+    if isinstance(value, dict):
+        if set(value) == {IMAGE_ARG}:
+            import base64
+            import io
+
+            from PIL import Image
+
+            image = Image.open(io.BytesIO(base64.b64decode(value[IMAGE_ARG])))
+            image.load()
+            return image
+        return {k: decode_arg(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_arg(v) for v in value]
+    return value
+
+
 # --- one tab's scripts ----------------------------------------------------------------------
 
 class ScriptError(RuntimeError):
@@ -490,7 +533,8 @@ class ScriptHost:
     def run_job(self, kind: str, params: Any, request: dict[str, Any], engine: Callable, progress: Any) -> Any:
         from modules.a1111_processing import run_script_job
 
-        return run_script_job(self, kind, params, self.resolve(kind, request), engine, progress)
+        args = [decode_arg(value) for value in self.resolve(kind, request)]
+        return run_script_job(self, kind, params, args, engine, progress)
 
     def script_list(self) -> dict[str, list[str]]:
         """/sdapi/v1/scripts: selectable titles per tab, lower-cased as A1111 lists them."""

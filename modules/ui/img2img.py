@@ -24,6 +24,7 @@ from modules.ui.components import (SeedControls, TopRow, create_refiner, create_
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.img2img_size import RESIZE_BY, RESIZE_TO, SizeChoice
 from modules.ui.results import ResultPanel, RunOutcome
+from modules.ui.script_controls import ScriptControls, check_request, create_script_controls
 from modules.ui.send_to import PasteTarget, wire_paste
 from modules.ui.token_counter import TokenCounter
 
@@ -92,6 +93,7 @@ class Img2ImgTab:
     inpaint_controls: gr.Group
     networks: ExtraNetworksPanel
     resize: ResizeControls
+    scripts: ScriptControls | None = None
 
     def paste_target(self, mode: str = "img2img") -> PasteTarget:
         """Where "Send to img2img" / "Send to inpaint" put the image, and which sub-tab shows."""
@@ -186,11 +188,13 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Img2ImgTab:
             create_refiner(TAB, fields, state)
             seed = create_seed_controls(TAB)
             fields.update(seed.fields)
+            script_controls = create_script_controls(TAB, state)
         with gr.Column(scale=1):
             panel = results.create_result_panel(TAB)
     resize: ResizeControls = controls.size  # as _create_resize_controls built it
     ui_config.apply_ui_config(state.paths.ui_config_file, TAB, [*fields.values(), resize.scale])
-    tab = Img2ImgTab(row, fields, seed, panel, images, mode_tabs, mode, inpaint_controls, networks, resize)
+    tab = Img2ImgTab(row, fields, seed, panel, images, mode_tabs, mode, inpaint_controls, networks, resize,
+                     script_controls)
     show_resolution = _wire_resolution_preview(tab)
     for name, item in mode_tab_items.items():
         selected = item.select(lambda name=name: (gr.update(visible=name in editor_images.INPAINT_MODES), name),
@@ -246,7 +250,14 @@ def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     wire_paste(row.paste, row.prompt, tab.paste_target(), state)
     image_inputs = tab.images.by_name()
     resize = tab.resize
-    inputs = {tab.mode, resize.selected_tab, resize.scale, *tab.fields.values(), *image_inputs.values()}
+    inputs = {tab.mode, resize.selected_tab, resize.scale, *tab.fields.values(), *image_inputs.values(),
+              *(tab.scripts.inputs if tab.scripts else [])}
+
+    def script_fields(data: dict[Any, Any]) -> dict[str, Any]:
+        fields = tab.scripts.request(data) if tab.scripts else {}
+        if fields:
+            check_request(state, TAB, fields)
+        return fields
 
     def form_request(data: dict[Any, Any]) -> Img2ImgParams | BatchPlan:
         """The job the form asks for: one img2img, or a Batch folder (checked before anything runs)."""
@@ -255,17 +266,20 @@ def _wire(tab: Img2ImgTab, state: EngineState, counter: TokenCounter) -> None:
         images = {name: data[component] for name, component in image_inputs.items()}
         try:
             size = SizeChoice.from_form(data[resize.selected_tab], data[resize.scale])
-            return BatchPlan.from_form(values, images, size) if mode == "batch" \
+            wanted = BatchPlan.from_form(values, images, size) if mode == "batch" \
                 else build_params(mode, values, images, size)
         except (ParamsError, OSError) as e:
             raise gr.Error(str(e), print_exception=False) from None
+        script_fields(data)  # a bad script argument stops Generate before anything is queued
+        return wanted
 
     def generate(data: dict[Any, Any], request: gr.Request):
         wanted = form_request(data)
         if isinstance(wanted, BatchPlan):
-            yield from stream_batch(state, wanted, owner_of(request), tab)
+            yield from stream_batch(state, wanted, owner_of(request), tab, script_fields(data))
         else:
-            yield from results.stream_generation(state, wanted, owner_of(request), row, panel)
+            yield from results.stream_generation(state, wanted, owner_of(request), row, panel,
+                                                 script_fields=script_fields(data))
 
     read_tabs = row.generate.click(None, outputs=[tab.mode, resize.selected_tab], js=TABS_FROM_PAGE_JS,
                                    show_progress="hidden")
@@ -292,7 +306,8 @@ class BatchPlan:
                    batch_params(values, files[0], masks, size))
 
 
-def stream_batch(state: EngineState, plan: BatchPlan, owner: str, tab: Img2ImgTab):
+def stream_batch(state: EngineState, plan: BatchPlan, owner: str, tab: Img2ImgTab,
+                 script_fields: dict[str, Any] | None = None):
     """One queued job per image of the input folder, one after another (Interrupt stops the
     batch). "Resize by" scales each image by its own size, as in A1111."""
     row, panel = tab.row, tab.panel
@@ -303,7 +318,7 @@ def stream_batch(state: EngineState, plan: BatchPlan, owner: str, tab: Img2ImgTa
         except (ParamsError, OSError) as e:
             done.message = f"{path.name}: {e}"
             break
-        job_id = state.jobs.submit("img2img", params_to_json(params), owner)
+        job_id = state.jobs.submit("img2img", {**params_to_json(params), **(script_fields or {})}, owner)
         job = yield from results.follow_updates(state, job_id, panel, f"{path.name} ({index + 1}/{len(plan.files)})")
         outcome = RunOutcome.from_job(job)
         outcome.files = batch_folders.copy_results(outcome.files, path, plan.output)

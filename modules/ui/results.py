@@ -215,9 +215,11 @@ def follow_updates(state: EngineState, job_id: str, panel: ResultPanel, label: s
 
 
 def stream_generation(state: EngineState, params: GenerationParams, owner: str, row: TopRow,
-                      panel: ResultPanel, poll_seconds: float = 0.25) -> Iterator[dict[Any, Any]]:
-    """Submit `params` and yield page updates until the job ends (see generation_outputs)."""
-    job_id = state.jobs.submit(params.kind, params_to_json(params), owner)
+                      panel: ResultPanel, poll_seconds: float = 0.25,
+                      script_fields: dict[str, Any] | None = None) -> Iterator[dict[Any, Any]]:
+    """Submit `params` (with the Script fields, if any) and yield page updates until the job
+    ends (see generation_outputs)."""
+    job_id = state.jobs.submit(params.kind, {**params_to_json(params), **(script_fields or {})}, owner)
     job = yield from follow_updates(state, job_id, panel, poll_seconds=poll_seconds)
     yield finished_updates(RunOutcome.from_job(job), row, panel)
 

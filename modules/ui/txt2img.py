@@ -18,6 +18,7 @@ from modules.ui.components import (SeedControls, TopRow, create_refiner, create_
                                    create_seed_controls, create_top_row, owner_of, wire_job_start, wire_top_row)
 from modules.ui.extra_networks import ExtraNetworksPanel
 from modules.ui.results import ResultPanel
+from modules.ui.script_controls import ScriptControls, check_request, create_script_controls
 from modules.ui.send_to import PasteTarget, wire_paste
 from modules.ui.token_counter import TokenCounter
 
@@ -31,6 +32,7 @@ class Txt2ImgTab:
     seed: SeedControls
     panel: ResultPanel
     networks: ExtraNetworksPanel
+    scripts: ScriptControls | None = None
 
     def paste_target(self) -> PasteTarget:
         return PasteTarget(TAB, Txt2ImgParams, self.fields)
@@ -82,10 +84,11 @@ def create_tab(state: EngineState, counter: TokenCounter) -> Txt2ImgTab:
             create_refiner(TAB, fields, state)
             seed = create_seed_controls(TAB)
             fields.update(seed.fields)
+            script_controls = create_script_controls(TAB, state)
         with gr.Column(scale=1):
             panel = results.create_result_panel(TAB)
     ui_config.apply_ui_config(state.paths.ui_config_file, TAB, fields.values())
-    tab = Txt2ImgTab(row, fields, seed, panel, networks)
+    tab = Txt2ImgTab(row, fields, seed, panel, networks, script_controls)
     _wire(tab, state, counter)
     return tab
 
@@ -96,16 +99,25 @@ def _wire(tab: Txt2ImgTab, state: EngineState, counter: TokenCounter) -> None:
     results.wire_result_panel(panel)
     results.wire_stop_buttons(row, state)
     wire_paste(row.paste, row.prompt, tab.paste_target(), state)
-    inputs = set(tab.fields.values())
+    inputs = set(tab.fields.values()) | set(tab.scripts.inputs if tab.scripts else [])
+
+    def script_fields(data: dict[Any, Any]) -> dict[str, Any]:
+        fields = tab.scripts.request(data) if tab.scripts else {}
+        if fields:
+            check_request(state, TAB, fields)
+        return fields
 
     def form_params(data: dict[Any, Any]) -> Txt2ImgParams:
         try:
-            return build_params({name: data[component] for name, component in tab.fields.items()})
+            params = build_params({name: data[component] for name, component in tab.fields.items()})
         except ParamsError as e:
             raise gr.Error(str(e), print_exception=False) from None
+        script_fields(data)
+        return params
 
     def generate(data: dict[Any, Any], request: gr.Request):
-        yield from results.stream_generation(state, form_params(data), owner_of(request), row, panel)
+        yield from results.stream_generation(state, form_params(data), owner_of(request), row, panel,
+                                             script_fields=script_fields(data))
 
     wire_job_start(row.generate.click, form_params, results.start_updates(row, panel), generate,
                    results.idle_updates(row, panel), inputs, results.generation_outputs(row, panel))
