@@ -63,6 +63,9 @@ class SavedImage:
     path: Path
     txt_path: Path | None
 
+    def __iter__(self):  # A1111's save_image returns (fullfn, txt_fullfn): scripts unpack it
+        return iter((str(self.path), None if self.txt_path is None else str(self.txt_path)))
+
 
 def normalize_extension(extension: str) -> str:
     ext = extension.lower().lstrip(".")
@@ -171,6 +174,9 @@ def save_image(
     forced_filename: str | None = None,
     suffix: str = "",
     save_to_dirs: bool | None = None,
+    info: str | None = None,
+    p: object = None,
+    existing_info: dict[str, object] | None = None,
 ) -> SavedImage:
     """Save ``image`` under ``directory`` like A1111's images.save_image.
 
@@ -179,7 +185,11 @@ def save_image(
     without sub-folders), inside ``directories_filename_pattern`` ([date]) when saving to
     sub-folders. ``seed``/``prompt`` fill ``data``'s fields; ``data`` holds the rest the
     patterns use. Grids pass ``short_filename=not grid_extended_filename``.
+    ``info``, ``p`` and ``existing_info`` are A1111's keyword names (scripts call it so):
+    ``info`` is ``infotext``, ``existing_info`` is ``existing_pnginfo``, ``p`` is not needed.
     """
+    infotext = infotext if infotext is not None else info
+    existing_pnginfo = existing_pnginfo if existing_pnginfo is not None else existing_info
     if not isinstance(image, Image.Image):
         raise ValueError(f"image must be a PIL image, got {type(image).__name__}")
     extension = _fits_format(image, normalize_extension(extension))
