@@ -394,13 +394,18 @@ class _ScriptHooks(GenerationHooks):
             self.callbacks.ImageSaveParams(saving.image, self.p, str(saving.path), {"parameters": saving.infotext}))
 
 
+CALLBACK_NAMES = ("CFGDenoiserParams", "CFGDenoisedParams", "ImageSaveParams", "cfg_denoiser_callback",
+                  "cfg_denoised_callback", "before_image_saved_callback", "image_saved_callback")
+
+
 def _script_callbacks() -> Any:
-    """EXT's modules.script_callbacks when installed (it may be absent in a stripped tree)."""
+    """modules.script_callbacks (A1111's names) when it is there: the facade calls its
+    cfg_denoiser/cfg_denoised and image-saved callbacks from the engine hooks."""
     try:
         from modules import script_callbacks
     except ImportError:
         return None
-    return script_callbacks
+    return script_callbacks if all(hasattr(script_callbacks, name) for name in CALLBACK_NAMES) else None
 
 
 def _as_image(value: Any) -> Image.Image:
