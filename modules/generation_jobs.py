@@ -22,6 +22,7 @@ from modules.images import encode_image, read_infotext
 from modules.options import OptionError
 from modules.processing import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams, UnknownNameError
 from modules.sd_models.manager import CheckpointNotFoundError
+from modules.sd_models.safe_load import CheckpointLoadError
 
 log = logging.getLogger(__name__)
 PARAM_CLASSES: dict[str, type[GenerationParams]] = {"txt2img": Txt2ImgParams, "img2img": Img2ImgParams}
@@ -107,9 +108,13 @@ def _check_override(key: str, value: Any, state: Any) -> None:
 
 def _check_checkpoint(field_name: str, name: str, state: Any) -> None:
     try:
-        state.models.find(name)
+        info = state.models.find(name)
     except CheckpointNotFoundError as e:
         raise UnknownNameError(field_name, str(e)) from None
+    try:  # a file the loader would refuse (code in a pickle, truncated, no model) fails here, not as a 500
+        state.models.check_loadable(info)
+    except CheckpointLoadError as e:
+        raise ParamsError(field_name, str(e)) from None
 
 
 def params_to_json(params: GenerationParams) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 
 from modules import devices
 from modules.api.auth import basic_auth_dependency
+from modules.api.interrogate_routes import add_interrogate_route
 from modules.api.models import (FaceRestorerItem, MemoryResponse, RealesrganItem, ScriptInfo, ScriptsList,
                                 SDModelItem, SDVaeItem)
 from modules.cmd_args import parse_credentials
@@ -50,7 +51,10 @@ def create_router(state: EngineState) -> APIRouter:
 
     @router.get("/options")
     def get_options() -> dict[str, Any]:
-        return options.as_dict()
+        values = options.as_dict()
+        # at start the setting may be empty (first run) while the default model loads: name it
+        values["sd_model_checkpoint"] = models.current_title or values["sd_model_checkpoint"]
+        return values
 
     @router.post("/options")
     def set_options(changes: dict[str, Any] = Body(...)) -> None:
@@ -146,9 +150,7 @@ def create_router(state: EngineState) -> APIRouter:
                  "commit_date": None, "enabled": True}
                 for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")] if folder.is_dir() else []
 
-    @router.post("/interrogate")
-    def interrogate() -> None:
-        raise HTTPException(501, "interrogate: no CLIP/DeepBooru interrogator is installed in Easel yet")
+    add_interrogate_route(router)
 
     if state.args.api_server_stop:
         @router.post("/server-kill")

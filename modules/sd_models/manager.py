@@ -42,8 +42,10 @@ class ModelManager:
         self._lock = threading.RLock()
         self._loaded: OrderedDict[Path, LoadedModel] = OrderedDict()
         self._current: LoadedModel | None = None
+        self.loading: CheckpointInfo | None = None  # the checkpoint a load in progress reads
         self._idle = threading.Event()
         self._idle.set()
+        self._busy = 0  # loads in progress (the start-up load counts as one across its fallbacks)
         self.last_error: str | None = None
         self.checkpoints: list[CheckpointInfo] = []
         self.vaes: dict[str, Path] = {}
@@ -99,7 +101,8 @@ class ModelManager:
         """Make a checkpoint current, loading it unless cached. Raises CheckpointLoadError."""
         info = query if isinstance(query, CheckpointInfo) else self.find(query)
         with self._lock:
-            self._idle.clear()
+            self._begin_load()
+            self.loading = info
             try:
                 model = self._loaded.get(info.path)
                 if model is None:
@@ -115,6 +118,18 @@ class ModelManager:
                 log.error("Could not load checkpoint: %s", e)
                 raise
             finally:
+                self.loading = None
+                self._end_load()
+
+    def _begin_load(self) -> None:
+        with self._lock:
+            self._busy += 1
+            self._idle.clear()
+
+    def _end_load(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
                 self._idle.set()
 
     def load_aside(self, query: str | Path) -> LoadedModel:
@@ -133,7 +148,7 @@ class ModelManager:
             # Make room first so two models never sit in RAM at once with a limit of 1. The
             # file is checked before anything is released, and if building it still fails,
             # the model that made room is loaded again.
-            self._precheck(info)
+            self.check_loadable(info)
             evicted = self._current.info if self._current else None
             self._evict(self.options.sd_checkpoints_limit - 1, keep_current=False)
         try:
@@ -152,8 +167,11 @@ class ModelManager:
             log.warning("Keeping the built-in VAE: %s", e)
         return model
 
-    def _precheck(self, info: CheckpointInfo) -> None:
-        """Cheap checks that catch missing, truncated, unsafe and unsupported files early."""
+    def check_loadable(self, info: CheckpointInfo) -> None:
+        """Cheap checks that catch missing, truncated, unsafe and unsupported files early
+        (nothing to check for a model already in memory). Raises CheckpointLoadError."""
+        if info.path in self._loaded:
+            return
         from modules.sd_models.architecture import detect_architecture
         from modules.sd_models.loader import read_yaml_config
         from modules.sd_models.safe_load import load_state_dict, read_safetensors_header
@@ -200,22 +218,37 @@ class ModelManager:
             release_memory()
             return self.load(info)
 
+    def startup_candidates(self, requested: str | None = None) -> list[CheckpointInfo]:
+        """The default checkpoint first, then every other listed one (user files before the
+        demo model): a refused or broken default must not leave a new user with no model."""
+        first = self.default_checkpoint(requested)
+        rest = sorted(self.checkpoints, key=lambda c: c.is_demo)
+        return [c for c in [first, *rest] if c is not None and (c is first or c.path != first.path)]
+
     def start_background_load(self, requested: str | None = None) -> threading.Thread:
-        """Serve pages first; requests that need the model wait in `current()`."""
-        self._idle.clear()
+        """Serve pages first; requests that need the model wait in `current()` until it has
+        loaded (or every candidate has failed)."""
+        self._begin_load()
 
         def run() -> None:
             try:
-                info = self.default_checkpoint(requested)
-                if info is None:
+                candidates = self.startup_candidates(requested)
+                if not candidates:
                     self.last_error = "no checkpoint found: put a .safetensors file in " + str(self.paths.sd_models_dir)
                     log.warning(self.last_error)
                     return
-                self.load(info)
-            except CheckpointLoadError:
-                pass  # already logged and kept in last_error
+                errors = []
+                for info in candidates:
+                    try:
+                        self.load(info)
+                        break
+                    except CheckpointLoadError as e:  # logged by load(); try the next one
+                        errors.append(str(e))
+                if errors:  # the default's own failure says why it was passed over
+                    fallback = f" (loaded {self._current.info.title} instead)" if self._current else ""
+                    self.last_error = errors[0] + fallback
             finally:
-                self._idle.set()
+                self._end_load()
 
         thread = threading.Thread(target=run, name="checkpoint-loader", daemon=True)
         thread.start()
@@ -240,6 +273,13 @@ class ModelManager:
     @property
     def current_or_none(self) -> LoadedModel | None:
         return self._current
+
+    @property
+    def current_title(self) -> str:
+        """What sd_model_checkpoint should say now: the checkpoint being loaded while a load
+        runs (also the first one at start), else the current one, else ''."""
+        target = self.loading or (self._current.info if self._current else None)
+        return target.title if target else ""
 
     # VAE ---------------------------------------------------------------------------------------
 

@@ -18,11 +18,21 @@ REFRESHABLE = ("sd_model_checkpoint", "sd_vae")  # lists that change when files 
 
 
 def model_status(state: EngineState) -> str:
-    model = state.models.current_or_none
+    models = state.models
+    model, loading, error = models.current_or_none, models.loading, models.last_error
+    if loading is not None:
+        return f"Loading **{loading.title}**…"
     if model is not None:
-        return f"Loaded **{model.info.title}** ({model.arch.label}, {model.load_seconds:.1f}s)"
-    error = state.models.last_error
+        loaded = f"Loaded **{model.info.title}** ({model.arch.label}, {model.load_seconds:.1f}s)"
+        return f"{loaded}. Could not switch: {error}" if error else loaded
     return f"No checkpoint loaded: {error}" if error else "Loading checkpoint…"
+
+
+def quick_value(state: EngineState, key: str) -> Any:
+    """A setting's value for the top bar; the checkpoint shows the one loading, if any."""
+    if key == "sd_model_checkpoint":
+        return state.models.current_title or state.options.get(key)
+    return state.options.get(key)
 
 
 @dataclass
@@ -42,7 +52,7 @@ def create_quicksettings(state: EngineState) -> QuickSettings:
     refresh_buttons: dict[str, gr.Button] = {}
     with gr.Row(elem_id="quicksettings"):
         for key in quicksettings_keys(state):
-            components[key] = setting_component(state, key, options.get(key), scale=2, min_width=200)
+            components[key] = setting_component(state, key, quick_value(state, key), scale=2, min_width=200)
             if key in REFRESHABLE:
                 refresh_buttons[key] = ToolButton("🔄", f"refresh_{key}")
     status = gr.Markdown(model_status(state), elem_id="model_status")
@@ -54,7 +64,7 @@ def create_quicksettings(state: EngineState) -> QuickSettings:
                 options.update({key: option_value(options.registry.infos[key], value)})
             except (OptionError, CheckpointLoadError) as e:
                 gr.Warning(str(e))
-            return gr.update(value=options.get(key)), model_status(state)
+            return gr.update(value=quick_value(state, key)), model_status(state)
         return handler
 
     def refresh(key: str):
@@ -73,7 +83,7 @@ def create_quicksettings(state: EngineState) -> QuickSettings:
 def load_updates(state: EngineState, quick: QuickSettings) -> list[Any]:
     """Page-load values: current settings and model (waits for the startup load to end)."""
     state.models.wait_idle(timeout=300)
-    updates = [gr.update(value=state.options.get(key), choices=option_choices(state, key))
-               if key in REFRESHABLE else gr.update(value=state.options.get(key))
+    updates = [gr.update(value=quick_value(state, key), choices=option_choices(state, key))
+               if key in REFRESHABLE else gr.update(value=quick_value(state, key))
                for key in quick.components]
     return [*updates, model_status(state)]
