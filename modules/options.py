@@ -92,6 +92,8 @@ BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
                minimum=0, maximum=32, step=1),
     OptionInfo("show_progress_type", "Approx cheap", "Live preview method", S_UI, "radio",
                choices=("Approx cheap", "Full")),
+    OptionInfo("send_seed", True, "Send seed when sending prompt or image to other interface", S_UI, "checkbox"),
+    OptionInfo("send_size", True, "Send size when sending prompt or image to another interface", S_UI, "checkbox"),
     OptionInfo("hide_demo_model", False, "Hide the bundled shapes-demo checkpoint", S_MODELS, "checkbox"),
     OptionInfo("samples_save", True, "Always save all generated images", S_SAVING, "checkbox"),
     OptionInfo("samples_format", "png", "File format for images", S_SAVING, "radio", choices=("png", "jpg", "webp")),

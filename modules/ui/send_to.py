@@ -29,8 +29,13 @@ class PasteTarget:
     extra: dict[Any, Any] = field(default_factory=dict)  # component -> value, e.g. the sub-tab
 
 
-def field_updates(target: PasteTarget, infotext: str, state: EngineState) -> dict[Any, Any]:
+def field_updates(target: PasteTarget, infotext: str, state: EngineState, sending: bool = False) -> dict[Any, Any]:
+    """`sending`: a "Send to" button, which leaves out what the send_seed / send_size settings
+    keep (A1111's); the ↙️ paste button always fills every field."""
     values = params_form.values_from_infotext(infotext, target.params_cls, state.styles, state.extra_networks.loras)
+    if sending:
+        left_out = ([] if state.options.send_seed else ["seed"]) + ([] if state.options.send_size else ["width", "height"])
+        values = {name: value for name, value in values.items() if name not in left_out}
     return {target.fields[name]: value for name, value in params_form.only(values, target.fields).items()}
 
 
@@ -73,7 +78,7 @@ def wire_send(button: gr.Button, inputs: list[Any], source: Source, target: Past
 
     def fill_fields(*values: Any):
         _, infotext = found(values)
-        updates = field_updates(target, infotext, state) if infotext else {}
+        updates = field_updates(target, infotext, state, sending=True) if infotext else {}
         updates.update(target.extra)
         return updates
 

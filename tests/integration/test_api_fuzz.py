@@ -13,6 +13,7 @@ def test_bounded_fuzz_finds_no_server_error(data_dir, tiny_checkpoints):
     assert report["requests"] == sum(sum(counts.values()) for counts in by_operation.values())
     assert "200" in by_operation["POST /sdapi/v1/txt2img"]  # schema-valid generations really ran
     assert "422" in by_operation["POST /easel/v1/jobs (txt2img params)"]
+    assert all(400 <= int(status) < 500 for status in by_operation["POST /sdapi/v1/interrogate"])
     assert not any("server-" in label for label in by_operation)  # kill/stop/restart are never sent
 
 
