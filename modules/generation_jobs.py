@@ -135,6 +135,7 @@ class GenerationRunner:
         kind = ctx.job.kind
         params, script_request = split_script_fields(params)
         p = params_from_json(kind, params)
+        ctx.set_total(p.n_iter, p.steps)  # the plan shows in /progress while the model or scripts get ready
         scripts = getattr(self.state, "scripts", None)
         if scripts is None:  # no Script API attached (engine-only use): plain generation
             if any(script_request.values()):

@@ -76,10 +76,17 @@ def create_script_controls(tab: str, state: Any) -> ScriptControls | None:
     controls = ScriptControls(runner, dropdown, groups)
     dropdown.choices = [(t, t) for t in [NONE, *runner.titles()]]
     if groups:
-        titles = runner.titles()
-        dropdown.change(lambda title: [gr.update(visible=True if title == t else KEPT_HIDDEN) for t in titles], inputs=dropdown,
-                        outputs=groups, queue=False, show_progress="hidden")
+        dropdown.change(_show_picked(runner.titles()), inputs=dropdown, outputs=groups, queue=False,
+                        show_progress="hidden")
     return controls
+
+
+def _show_picked(titles: list[str]):
+    """Visibility updates for the scripts' groups: only the picked script's shows."""
+    def updates(title: str):
+        shown = [gr.update(visible=True if title == t else KEPT_HIDDEN) for t in titles]
+        return shown[0] if len(shown) == 1 else shown  # Gradio takes one output's value bare, not in a list
+    return updates
 
 
 def check_request(state: Any, kind: str, fields: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 script's run(), API script_name/script_args/alwayson_scripts, /scripts and /script-info."""
 
 import base64
+import json
 import io
 import textwrap
 
@@ -57,6 +58,19 @@ class Twice(scripts.Script):
         again = process_images(p)
         return Processed(p, first.images + again.images, first.seed, first.info,
                          infotexts=first.infotexts + again.infotexts)
+
+
+class Colours(scripts.Script):
+    def title(self):
+        return "Colours"
+
+    def show(self, is_img2img):
+        return not is_img2img
+
+    def run(self, p):
+        p.prompt = [f"a {colour} circle on a white background" for colour in ("red", "blue", "green")]
+        p.seed, p.batch_size, p.n_iter = [1, 2, 3], 2, 2
+        return process_images(p)
 
 
 class Broken(scripts.Script):
@@ -116,7 +130,7 @@ def test_selected_script_runs_process_images_twice(api):
 def test_script_lists_and_info(api):
     client, *_ = api
     listed = client.get("/sdapi/v1/scripts").json()
-    assert listed == {"txt2img": ["twice", "broken"], "img2img": ["twice"]}
+    assert listed == {"txt2img": ["twice", "colours", "broken"], "img2img": ["twice"]}
     info = {(s["name"], s["is_img2img"]): s for s in client.get("/sdapi/v1/script-info").json()}
     assert info[("recolour", False)]["is_alwayson"] is True
     assert [a["label"] for a in info[("recolour", False)]["args"]] == ["Enabled", "Colour"]
@@ -223,3 +237,29 @@ def test_script_callbacks_see_every_step_and_saved_file(api, monkeypatch):
     assert fake.steps == [(i, 12) for i in range(12)] and fake.denoised == list(range(12))
     [saved] = fake.saved
     assert Path(saved).is_file() and read_infotext(Image.open(saved))[0].endswith("Seen by: callback")
+
+
+def test_job_progress_counts_every_image_a_script_makes(api):
+    client, *_ = api
+    job = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": {**COMMON, "script_name": "twice"}})
+    assert job.status_code == 200, job.text
+    job_id = job.json()["id"]
+    import time
+    for _ in range(600):
+        view = client.get(f"/easel/v1/jobs/{job_id}").json()
+        if view["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert view["status"] == "done", view
+    assert (view["progress"]["job_no"], view["progress"]["job_count"]) == (2, 2)
+    assert len(view["result_urls"]) == 2
+
+
+def test_a_prompt_and_seed_per_image_in_batches(api):
+    client, *_ = api
+    response = client.post("/sdapi/v1/txt2img", json={**COMMON, "script_name": "colours"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [classify(decode(image)).fg for image in body["images"]] == ["red", "blue", "green"]
+    info = json.loads(body["info"])
+    assert info["all_seeds"] == [1, 2, 3] and "a green circle" in info["infotexts"][2]
