@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--upcast-sampling", action="store_true", help="half weights, fp32 sampling math")
     device.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while used")
     device.add_argument("--medvram-sdxl", action="store_true", help="--medvram for SDXL checkpoints only")
+    device.add_argument("--sd3-no-t5", action="store_true",
+                        help="SD3: do not load the T5-XXL text encoder (less memory; CLIP-L/G only)")
     device.add_argument("--lowvram", action="store_true", help="move layers to the GPU one at a time")
     device.add_argument("--disable-safe-unpickle", action="store_true",
                         help="DANGEROUS: let .ckpt files run arbitrary pickle code")

@@ -28,6 +28,7 @@ class DevicePolicy:
     medvram_sdxl_only: bool = False
     upcast_sampling: bool = False
     cpu_modules: frozenset[str] = frozenset()  # A1111 --use-cpu names: sd, interrogate, ...
+    load_t5: bool = True  # SD3: load T5-XXL when the files have it (--sd3-no-t5 saves its ~9 GB)
 
     def device_for(self, module: str) -> torch.device:
         """Device for a named task ('sd', 'esrgan', 'gfpgan', ...) honouring --use-cpu."""
@@ -76,6 +77,7 @@ def decide_policy(args: argparse.Namespace) -> DevicePolicy:
         medvram_sdxl_only=args.medvram_sdxl,
         upcast_sampling=args.upcast_sampling and half != torch.float32,
         cpu_modules=cpu_modules,
+        load_t5=not getattr(args, "sd3_no_t5", False),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from modules import processing
+from modules import processing, sampling
 from modules.fileio import atomic_write_bytes
 from modules.images import encode_image, read_infotext
 from modules.options import OptionError
@@ -90,6 +90,10 @@ def check_references(params: GenerationParams, state: Any) -> None:
         _check_override(key, value, state)
     if params.refiner_checkpoint:
         _check_checkpoint("refiner_checkpoint", params.refiner_checkpoint, state)
+    model = state.models.current_or_none
+    if model is not None and not params.override_settings.get("sd_model_checkpoint"):
+        sampler, _ = sampling.resolve_sampler_and_schedule(params.sampler_name, params.scheduler)
+        processing.check_sampler_fits(sampler, model)  # e.g. "Euler a" on SD3: a 422 now, not a failed job
 
 
 def _check_override(key: str, value: Any, state: Any) -> None:

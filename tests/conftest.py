@@ -33,6 +33,21 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+@pytest.fixture(scope="session")
+def tiny_sd3_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random SD3 single files (with T5 and a stand-in T5 tokenizer beside them)."""
+    from modules.sd_models.sd3_random_weights import write_sd3_checkpoint, write_tiny_t5_tokenizer
+    from tests.helpers import TINY_SD3_RELEASES
+
+    folder = tmp_path_factory.mktemp("tiny-sd3")
+    write_tiny_t5_tokenizer(folder / "t5_tokenizer")
+    paths = {}
+    for seed, (name, release) in enumerate(TINY_SD3_RELEASES.items()):
+        paths[name] = folder / f"{name}.safetensors"
+        write_sd3_checkpoint(paths[name], release, tiny=True, seed=seed)
+    return paths
+
+
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     (tmp_path / "models" / "Stable-diffusion").mkdir(parents=True)

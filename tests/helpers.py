@@ -19,6 +19,8 @@ TINY_ARCHITECTURES = {
     "sdxl-inpaint": ModelArchitecture("sdxl", "inpaint"),
     "sdxl-refiner": ModelArchitecture("sdxl_refiner"),
 }
+# SD3 releases (tests/conftest.py `tiny_sd3_checkpoints`): single files with CLIP-L, CLIP-G and T5
+TINY_SD3_RELEASES = {"sd3": "3 Medium", "sd35-large": "3.5 Large", "sd35-medium": "3.5 Medium"}
 
 
 def make_args(data_dir: Path, *extra: str):

@@ -36,6 +36,7 @@ PARTS_PER_ENCODER = {
     "sd2": (SINGLE_PART,),
     "sdxl": SDXL_PARTS,
     "sdxl_refiner": ("clip_g",),
+    "sd3": SDXL_PARTS,  # CLIP-L and CLIP-G; T5-XXL takes no embeddings
 }
 
 
@@ -138,7 +139,8 @@ class EmbeddingDatabase:
         parts = PARTS_PER_ENCODER.get(model.arch.family)
         if parts is None:
             raise ValueError(f"embeddings: unknown model family {model.arch.family!r}")
-        widths = tuple(int(te.get_input_embeddings().weight.shape[1]) for te in model.text_encoders)
+        encoders = model.text_encoders[:len(parts)] if model.arch.is_sd3 else model.text_encoders
+        widths = tuple(int(te.get_input_embeddings().weight.shape[1]) for te in encoders)
         if len(widths) != len(parts):
             raise ValueError(f"embeddings: {model.arch.family} model has {len(widths)} text encoders, expected {len(parts)}")
         loaded: dict[str, Embedding] = {}
@@ -164,8 +166,8 @@ class EmbeddingDatabase:
             log.info("Embedding %s skipped: %s", name, entry.reason)
         lookups = tuple(
             TokenPrefixLookup((name_token_ids(tokenizer, e.name), e.name, e.vectors[i]) for e in loaded.values())
-            for i, tokenizer in enumerate(model.tokenizers))
-        return EmbeddingSet(loaded, skipped, lookups, tuple(model.tokenizers))
+            for i, tokenizer in enumerate(model.tokenizers[:len(parts)]))
+        return EmbeddingSet(loaded, skipped, lookups, tuple(model.tokenizers[:len(parts)]))
 
     def _read(self, path: Path) -> _CachedFile | None:
         try:

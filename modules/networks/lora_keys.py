@@ -36,7 +36,7 @@ PARAM_SUFFIXES = {
 }
 _PROCESSOR_KEY = re.compile(r"^(.*)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$")
 TEXT_ENCODER_PREFIXES = {"sd1": ("lora_te_",), "sd2": ("lora_te_",), "sdxl": ("lora_te1_", "lora_te2_"),
-                         "sdxl_refiner": ("lora_te2_",)}
+                         "sdxl_refiner": ("lora_te2_",), "sd3": ("lora_te1_", "lora_te2_", "lora_te3_")}
 # The text encoder that was OpenCLIP in the LDM checkpoint (diffusers converts it to transformers
 # CLIP) and A1111's own name prefix for its modules (`cond_stage_model.wrapped` names).
 OPEN_CLIP_ENCODER = {"sd2": (0, "model_"), "sdxl": (1, "1_model_"), "sdxl_refiner": (0, None)}
@@ -77,7 +77,8 @@ def split_key(key: str) -> tuple[str, str] | None:
 def normalize_module_name(name: str, family: str) -> str:
     """A file's module name in the kohya form (`lora_unet_…`, `lora_te1_…`)."""
     te_first = TEXT_ENCODER_PREFIXES.get(family, ("lora_te_",))[0]
-    dotted = (("unet.", "lora_unet_"), ("model.diffusion_model.", "lora_unet_"), ("text_encoder_2.", "lora_te2_"),
+    dotted = (("unet.", "lora_unet_"), ("transformer.", "lora_unet_"), ("model.diffusion_model.", "lora_unet_"),
+              ("text_encoder_2.", "lora_te2_"), ("text_encoder_3.", "lora_te3_"),
               ("text_encoder.", te_first), ("cond_stage_model.transformer.", "lora_te_"),
               ("conditioner.embedders.0.transformer.", "lora_te1_"), ("cond_stage_model.model.", "lora_te_model_"),
               ("conditioner.embedders.1.model.", "lora_te2_model_"),
@@ -93,10 +94,12 @@ def module_aliases(model: Any) -> dict[str, TargetModule]:
     table: dict[str, TargetModule] = {}
     unet = model.unet
     config = unet.config
-    with_attention = {i for i, t in enumerate(config.up_block_types) if "CrossAttn" in t}
+    with_attention = {i for i, t in enumerate(getattr(config, "up_block_types", ())) if "CrossAttn" in t}
     for path, module in _weighted_modules(unet):
         target = TargetModule("unet", path, module)
         table.setdefault("lora_unet_" + path.replace(".", "_"), target)
+        if model.arch.is_sd3:  # the MMDiT by diffusers' names only (`transformer.…`, peft's form)
+            continue
         try:
             ldm = unet_key_to_ldm(path + ".weight", config.layers_per_block, with_attention)[: -len(".weight")]
         except ValueError:

@@ -15,7 +15,9 @@ def build_prompt_encoder(model: LoadedModel, settings: dict[str, Any],
     (networks.EmbeddingSet.lookups: SDXL's clip_l vectors for encoder 0, clip_g for 1)."""
     tokenizers, encoders = model.tokenizers, model.text_encoders
     lookups = tuple(embeddings) if embeddings is not None else (None,) * len(encoders)
-    if len(lookups) != len(encoders):
+    if model.arch.is_sd3:  # T5 takes no textual-inversion embeddings: CLIP-L and CLIP-G lookups only
+        lookups = lookups[:2]
+    elif len(lookups) != len(encoders):
         raise ValueError(f"embeddings: got {len(lookups)} lookups for a model with {len(encoders)} text encoders")
     options = prompting.EncodingOptions(
         emphasis=settings.get("emphasis", "Original"),
@@ -23,6 +25,11 @@ def build_prompt_encoder(model: LoadedModel, settings: dict[str, Any],
         comma_padding_backtrack=settings.get("comma_padding_backtrack", 20),
     )
     family = model.arch.family
+    if family == "sd3":
+        from modules.prompting.sd3_conditioning import sd3_conditioner
+
+        lookups = lookups + (None,) * (len(encoders) - len(lookups))
+        return sd3_conditioner(tokenizers, encoders, model.unet.config.joint_attention_dim, options, lookups)
     if family == "sd1":
         specs, pooled_from = (prompting.sd1_text_encoder(tokenizers[0], encoders[0], lookups[0]),), None
     elif family == "sd2":  # the loader already dropped OpenCLIP's last block: read the new last one

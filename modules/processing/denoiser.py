@@ -47,6 +47,23 @@ class ModelDenoiser:
 
 
 @dataclass
+class FlowDenoiser:
+    """SD3's MMDiT predicts the flow velocity v: x0 = x - sigma * v, timestep = sigma * 1000."""
+
+    transformer: torch.nn.Module
+    dtype: torch.dtype = torch.float32
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor,
+                 image_cond: torch.Tensor | None = None, added: dict | None = None) -> torch.Tensor:
+        if added is None or "pooled" not in added:
+            raise ValueError("SD3 needs the pooled text vector (CFGDenoiser.pooled_input)")
+        out = self.transformer(hidden_states=x.to(self.dtype), encoder_hidden_states=context.to(self.dtype),
+                               pooled_projections=added["pooled"].to(self.dtype),
+                               timestep=(sigma.float() * 1000).to(x.device)).sample.to(x.dtype)
+        return x - out * sigma.to(x.dtype)[:, None, None, None]
+
+
+@dataclass
 class SDXLConditions:
     """Micro-conditioning of SDXL (size and crop; aesthetic score for the refiner)."""
 
@@ -77,6 +94,7 @@ class CFGDenoiser:
     init_latent: torch.Tensor | None = None  # inpainting with a normal model: keep these latents...
     keep_mask: torch.Tensor | None = None  # ...where this is 1 (blended into every x0 estimate)
     step: int = 0
+    pooled_input: bool = False  # SD3: the model takes the pooled text vector (no SDXL time ids)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, return_uncond: bool = False):
         batch = self.cond.at_step(self.step)
@@ -122,7 +140,7 @@ class CFGDenoiser:
 
     def _added(self, texts: list[Conditioning], repeats: list[int], skip_uncond: bool) -> dict | None:
         if self.sdxl is None:
-            return None
+            return {"pooled": torch.cat([t.pooled for t in texts])} if self.pooled_input else None
         pooled = torch.cat([t.pooled for t in texts])
         n_cond, n_uncond = sum(repeats), (0 if skip_uncond else len(repeats))
         time_ids = torch.cat([self.sdxl.time_ids(False, n_cond)]

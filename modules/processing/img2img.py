@@ -63,6 +63,10 @@ class Img2ImgPlan:
         if self.latent_mask is not None and fill in (2, 3):
             keep = 1 - self.latent_mask
             init = init * keep + (rng.next() * self.latent_mask if fill == 2 else 0)
+        if self.model.flow_shift is not None:  # SD3: x = (1 - sigma) * x0 + sigma * noise
+            from modules.sampling.flow import noised
+
+            return noised(init, noise * self.params.initial_noise_multiplier, sigma0)
         return init + noise * self.params.initial_noise_multiplier * sigma0
 
     def attach(self, denoiser, iteration: int) -> None:

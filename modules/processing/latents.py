@@ -44,15 +44,20 @@ def _run_vae(vae: torch.nn.Module, fn, x: torch.Tensor) -> torch.Tensor:
     return out.float()
 
 
+def _shift(vae: torch.nn.Module) -> float:
+    """SD3's VAE latents are shifted as well as scaled (shift_factor 0.0609); SD/SDXL have none."""
+    return float(getattr(vae.config, "shift_factor", None) or 0.0)
+
+
 def decode(vae: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
-    scale = vae.config.scaling_factor
-    return _run_vae(vae, lambda z: vae.decode(z / scale).sample, latents)
+    scale, shift = vae.config.scaling_factor, _shift(vae)
+    return _run_vae(vae, lambda z: vae.decode(z / scale + shift).sample, latents)
 
 
 def encode(vae: torch.nn.Module, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pixels [-1, 1] → scaled latents (the posterior's mean, deterministic like A1111's img2img)."""
-    scale = vae.config.scaling_factor
-    return _run_vae(vae, lambda p: vae.encode(p).latent_dist.mode() * scale, pixels)
+    scale, shift = vae.config.scaling_factor, _shift(vae)
+    return _run_vae(vae, lambda p: (vae.encode(p).latent_dist.mode() - shift) * scale, pixels)
 
 
 def cheap_preview(latents: torch.Tensor, is_sdxl: bool) -> Image.Image:
@@ -67,6 +72,6 @@ PREVIEW_TYPES = ("Approx cheap", "Full")
 
 def preview(latents: torch.Tensor, model, kind: str | None) -> Image.Image:
     """Live preview of the first image: A1111's "Approx cheap" linear map, or a full VAE decode."""
-    if kind == "Full":
+    if kind == "Full" or latents.shape[1] != 4:  # SD3's 16 channels have no linear RGB map here: decode
         return tensor_to_images(decode(model.vae, latents[:1]))[0]
     return cheap_preview(latents, model.arch.is_sdxl)

@@ -18,16 +18,17 @@ import torch
 from PIL import Image
 
 from modules import images, sampling
+from modules.sampling import flow
 from modules.processing import latents as latent_ops
 from modules.processing.conditioning import build_prompt_encoder, encode_batch
 from modules.processing.extra_networks import ExtraNetworks, strip_network_tags
-from modules.processing.denoiser import CFGDenoiser, ModelDenoiser, SDXLConditions
+from modules.processing.denoiser import CFGDenoiser, FlowDenoiser, ModelDenoiser, SDXLConditions
 from modules.processing.hooks import (NO_HOOKS, GenerationHooks, HookedDenoiser, ImageHookArgs, SaveHookArgs,
                                       run_before_batch)
 from modules.processing.hires import HiresPlan, hires_infotext, plan_hires, upscale_between_passes
 from modules.processing.img2img import Img2ImgPlan, prepare_img2img
 from modules.processing.infotext import create_infotext
-from modules.processing.params import GenerationParams, Img2ImgParams, Txt2ImgParams
+from modules.processing.params import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
 from modules.processing.progress import NullProgress, ProgressSink
 from modules.processing.refiner import check_refiner, refiner_infotext, refiner_passes
 from modules.processing.refiner import switch_index as refiner_switch_index
@@ -131,6 +132,7 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     all_subseeds = [subseed + i for i in range(total)]
     prompt, negative = _styled(styles, params, params.prompt, params.negative_prompt)
     sampler, schedule = sampling.resolve_sampler_and_schedule(params.sampler_name, params.scheduler)
+    check_sampler_fits(sampler, model)
     hires = plan_hires(params, sampler, schedule, model.latent_downscale) if _hires_enabled(params) else None
     hr_prompt, hr_negative = (prompt, negative) if hires is None else _styled(
         styles, params, params.hr_prompt or params.prompt, params.hr_negative_prompt or params.negative_prompt)
@@ -162,8 +164,10 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
                 latent, latent_model = _denoise(run, first, model, refiner if refine_first else None)
             if hires is not None and not run.stopped:
                 with extra_networks.applied(model, hr_uses) as reports["hires"]:
-                    second = _hires_pass(run, hires, model, latent, latent_model, [hr_prompt] * params.batch_size,
-                                         [hr_negative] * params.batch_size)
+                    second = _hires_pass(run, hires, model, latent, latent_model,
+                                         _hires_prompts(params.hr_prompt, hr_prompt, result.prompts[batch]),
+                                         _hires_prompts(params.hr_negative_prompt, hr_negative,
+                                                        result.negative_prompts[batch]))
                     latent, latent_model = _denoise(run, second, model, refiner if refine_hires else None)
             network_fields = extra_networks.infotext_fields(model, list(reports.values()),
                                                             [prompt, negative, hr_prompt, hr_negative])
@@ -181,6 +185,8 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
                     added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
                                                 (hr_prompt, hr_negative)))
                 extra = {**network_fields, **hooks.infotext_extra()}
+                if model.flow_shift is not None:
+                    extra["Shift"] = model.flow_shift  # SD3's sigma shift (ComfyUI/Forge "shift")
                 if run.refined:
                     extra.update(refiner_infotext(refiner, params, settings, hires is not None))
                 if extra:
@@ -199,6 +205,19 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     _make_grid(result, params, settings, data_dir, hooks)
     hooks.after_all(result)
     return result
+
+
+def check_sampler_fits(sampler: sampling.SamplerSpec, model: LoadedModel) -> None:
+    """Flow models (SD3) refuse samplers written for the variance-exploding form (ParamsError)."""
+    if model.flow_shift is not None and not flow.runs_on_flow(sampler):
+        raise ParamsError("sampler_name", f"{sampler.name!r} does not support SD3 (flow) models; "
+                                          f"use {flow.FLOW_SAMPLERS_HINT}")
+
+
+def _hires_prompts(own: str, styled: str, batch_prompts: list[str]) -> list[str]:
+    """The second pass's prompts: its own when given, else the batch's (which hooks may have
+    made differ per image, as A1111's all_hr_prompts follow all_prompts)."""
+    return [styled] * len(batch_prompts) if own else list(batch_prompts)
 
 
 def _hires_enabled(params: GenerationParams) -> bool:
@@ -268,13 +287,19 @@ class _BatchRun:
                                                   [strip_network_tags(p) for p in run_pass.negatives],
                                                   run_pass.prompt_steps)
         cond, uncond = self.conditioning[key]
-        inner = ModelDenoiser(model.unet, _model_sigmas(model), model.arch.prediction_type == "v_prediction",
-                              model.unet.dtype)
+        if model.flow_shift is not None:  # SD3
+            inner = FlowDenoiser(model.unet, model.unet.dtype)
+        else:
+            inner = ModelDenoiser(model.unet, _model_sigmas(model), model.arch.prediction_type == "v_prediction",
+                                  model.unet.dtype)
         return CFGDenoiser(inner, cond, uncond, self.params.cfg_scale * run_pass.sampler.cfg_scale_multiplier,
-                           sdxl=_sdxl_conditions(model, run_pass.width, run_pass.height, self.settings))
+                           sdxl=_sdxl_conditions(model, run_pass.width, run_pass.height, self.settings),
+                           pooled_input=model.flow_shift is not None)
 
 
 def _model_sigmas(model: LoadedModel) -> sampling.DiscreteSigmas:
+    if model.flow_shift is not None:  # SD3: shifted rectified-flow sigmas in (0, 1]
+        return flow.flow_sigmas(model.flow_shift)
     return sampling.DiscreteSigmas.from_alphas_cumprod(model.alphas_cumprod)
 
 
@@ -302,7 +327,8 @@ def _hires_pass(run: _BatchRun, plan: HiresPlan, model: LoadedModel, latent: tor
     height, width = start.shape[2] * model.latent_downscale, start.shape[3] * model.latent_downscale
     rng = run.image_rng(plan.sampler, model, width, height)  # the same seeds again, as A1111 does
     sigmas = plan.sigmas(_model_sigmas(model))
-    x = start + rng.first().to(start.device) * sigmas[0]
+    noise = rng.first().to(start.device)
+    x = flow.noised(start, noise, sigmas[0]) if model.flow_shift is not None else start + noise * sigmas[0]
     return _Pass(plan.sampler, sigmas, x, rng, width, height, prompts, negatives, plan.steps,
                  image_cond=_txt2img_image_cond(model, len(run.seeds), height, width))
 

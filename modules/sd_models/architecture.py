@@ -13,7 +13,7 @@ from typing import Any
 from modules.sd_models.safe_load import CheckpointLoadError
 
 UNET = "model.diffusion_model."
-FAMILY_LABELS = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "sdxl_refiner": "SDXL refiner"}
+FAMILY_LABELS = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "sdxl_refiner": "SDXL refiner", "sd3": "SD3"}
 VARIANT_BY_IN_CHANNELS = {4: "base", 9: "inpaint", 8: "instruct-pix2pix"}
 
 # Keys that only one architecture has.
@@ -35,17 +35,22 @@ class UnsupportedModelError(CheckpointLoadError):
 
 @dataclass(frozen=True)
 class ModelArchitecture:
-    family: str  # sd1 | sd2 | sdxl | sdxl_refiner
+    family: str  # sd1 | sd2 | sdxl | sdxl_refiner | sd3
     variant: str = "base"  # base | inpaint | instruct-pix2pix
-    prediction_type: str = "epsilon"  # epsilon | v_prediction
+    prediction_type: str = "epsilon"  # epsilon | v_prediction | flow (SD3's rectified flow)
+    release: str = ""  # sd3 only: "3 Medium" | "3.5 Large" | "3.5 Medium"
 
     @property
     def is_sdxl(self) -> bool:
         return self.family in ("sdxl", "sdxl_refiner")
 
     @property
+    def is_sd3(self) -> bool:
+        return self.family == "sd3"
+
+    @property
     def label(self) -> str:
-        parts = [FAMILY_LABELS[self.family]]
+        parts = [f"SD{self.release}" if self.is_sd3 and self.release else FAMILY_LABELS[self.family]]
         if self.variant != "base":
             parts.append(self.variant)
         if self.prediction_type == "v_prediction":
@@ -61,7 +66,9 @@ def detect_architecture(
 ) -> ModelArchitecture:
     """Architecture from key names and shapes; a yaml config beside the file has the last word."""
     if any(k in shapes for k in SD3_KEYS):
-        raise UnsupportedModelError(f"{filename}: Stable Diffusion 3 checkpoints are not supported yet")
+        from modules.sd_models.sd3_architecture import detect_sd3
+
+        return detect_sd3(shapes, filename)
     if any(k in shapes for k in FLUX_KEYS):
         raise UnsupportedModelError(f"{filename}: FLUX checkpoints are not supported")
     if UNET_IN not in shapes:

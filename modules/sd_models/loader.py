@@ -35,6 +35,7 @@ class LoadedModel:
     vae_source: str = "built-in"  # or the path of an external VAE file
     load_seconds: float = 0.0
     metadata: dict[str, str] = field(default_factory=dict)
+    flow_shift: float | None = None  # SD3 (rectified flow): sigma shift of its noise schedule; `unet` is the MMDiT
 
     @property
     def latent_downscale(self) -> int:
@@ -90,6 +91,7 @@ def load_tokenizers(arch: ModelArchitecture) -> list[Any]:
         "sd2": lambda: [tokenizer("!")],
         "sdxl": lambda: [tokenizer("<|endoftext|>"), tokenizer("!")],
         "sdxl_refiner": lambda: [tokenizer("!")],
+        "sd3": lambda: [tokenizer("<|endoftext|>"), tokenizer("!")],  # CLIP-L, CLIP-G (T5's is added by sd3_loader)
     }[arch.family]()
 
 
@@ -110,6 +112,8 @@ def load_model(info: CheckpointInfo, policy: DevicePolicy, allow_unsafe: bool = 
     state, metadata = load_state_dict(info.path, allow_unsafe=allow_unsafe)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     arch = detect_architecture(shapes, metadata, yaml_config, filename=info.path.name)
+    if arch.is_sd3:
+        return _load_sd3(info, policy, state, metadata, arch, started, allow_unsafe)
     try:
         if yaml_config is not None:
             unet_config = components.unet_config_from_yaml(yaml_config, shapes, arch)
@@ -138,6 +142,29 @@ def load_model(info: CheckpointInfo, policy: DevicePolicy, allow_unsafe: bool = 
         alphas_cumprod=alphas_cumprod_for(yaml_config), policy=policy, metadata=metadata,
     )
     apply_memory_mode(model.modules(), policy, arch.is_sdxl)
+    model.load_seconds = time.perf_counter() - started
+    log.info("Loaded %s (%s) in %.1fs", info.title, arch.label, model.load_seconds)
+    return model
+
+
+def _load_sd3(info: CheckpointInfo, policy: DevicePolicy, state: dict, metadata: dict, arch: ModelArchitecture,
+              started: float, allow_unsafe: bool) -> LoadedModel:
+    from modules.sampling.flow import SD3_DEFAULT_SHIFT, flow_sigmas
+    from modules.sd_models import sd3_loader
+
+    sd3_loader.add_separate_text_encoders(state, info.path, policy.load_t5, allow_unsafe)
+    try:
+        built = sd3_loader.build_sd3(state, arch, info.path, policy.load_t5)
+    except (KeyError, ValueError, RuntimeError, IndexError, AttributeError, TypeError) as e:
+        raise CheckpointLoadError(f"{info.path.name}: weights do not form a complete {arch.label} model ({e})") from e
+    del state
+    for module, dtype in ((built["unet"], policy.unet_dtype), (built["vae"], policy.vae_dtype),
+                          *((te, policy.text_encoder_dtype) for te in built["text_encoders"])):
+        if module.dtype != dtype:
+            module.to(dtype)
+    model = LoadedModel(info=info, arch=arch, policy=policy, metadata=metadata, flow_shift=SD3_DEFAULT_SHIFT,
+                        alphas_cumprod=flow_sigmas(SD3_DEFAULT_SHIFT).alphas_cumprod().float(), **built)
+    apply_memory_mode(model.modules(), policy, is_sdxl=True)  # --medvram-sdxl covers these large models too
     model.load_seconds = time.perf_counter() - started
     log.info("Loaded %s (%s) in %.1fs", info.title, arch.label, model.load_seconds)
     return model

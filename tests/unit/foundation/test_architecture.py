@@ -29,10 +29,24 @@ def test_yaml_beside_the_checkpoint_overrides_detection(tiny_checkpoints):
     assert detect_architecture(shapes, {}, yaml).prediction_type == "v_prediction"
 
 
-def test_sd3_is_refused_with_a_clear_message():
-    shapes = {"model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias": (9216,)}
-    with pytest.raises(UnsupportedModelError, match="sd3.safetensors: Stable Diffusion 3 checkpoints are not supported yet"):
-        detect_architecture(shapes, filename="sd3.safetensors")
+def test_sd3_without_the_single_file_layout_or_vae_is_refused_with_a_clear_message():
+    block = "model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias"
+    with pytest.raises(UnsupportedModelError, match="sd3.safetensors: an SD3 MMDiT without the single-file layout"):
+        detect_architecture({block: (9216,)}, filename="sd3.safetensors")
+    mmdit_only = {block: (9216,), "model.diffusion_model.x_embedder.proj.weight": (1536, 16, 2, 2)}
+    with pytest.raises(UnsupportedModelError, match="sd3.safetensors: SD3 checkpoint without its VAE"):
+        detect_architecture(mmdit_only, filename="sd3.safetensors")
+
+
+@pytest.mark.parametrize("extra,release", [((), "3 Medium"), ((".attn.ln_q.",), "3.5 Large"),
+                                           ((".attn.ln_q.", ".x_block.attn2."), "3.5 Medium")])
+def test_sd3_releases_are_told_apart_by_their_keys(extra, release):
+    p = "model.diffusion_model."
+    shapes = {p + "joint_blocks.0.context_block.adaLN_modulation.1.bias": (9216,),
+              p + "x_embedder.proj.weight": (1536, 16, 2, 2), "first_stage_model.decoder.conv_in.weight": (1,),
+              **{f"{p}joint_blocks.0.x_block{part}weight": (64,) for part in extra}}
+    arch = detect_architecture(shapes, filename="x.safetensors")
+    assert (arch.family, arch.prediction_type, arch.release, arch.label) == ("sd3", "flow", release, f"SD{release}")
 
 
 def test_files_without_a_unet_are_explained():
