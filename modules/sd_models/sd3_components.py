@@ -93,7 +93,7 @@ def build_clip(state: Mapping[str, torch.Tensor], prefix: str, component: str) -
     config = text_encoder_config(hf, "sd3", component)
     hidden = config["hidden_size"]
     if "text_projection.weight" not in hf:
-        hf["text_projection.weight"] = torch.eye(hidden)
+        hf["text_projection.weight"] = torch.eye(hidden, dtype=hf["text_model.embeddings.token_embedding.weight"].dtype)
         config["projection_dim"] = hidden
     with init_empty_weights():
         model = CLIPTextModelWithProjection(CLIPTextConfig(**config))

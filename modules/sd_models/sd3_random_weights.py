@@ -56,11 +56,12 @@ def build_sd3_modules(release: str, tiny: bool = True, seed: int = 0, with_t5: b
 
 
 def write_sd3_checkpoint(path: Path, release: str = "3 Medium", tiny: bool = True, seed: int = 0,
-                         with_t5: bool = True, with_clips: bool = True) -> dict[str, torch.nn.Module | None]:
+                         with_t5: bool = True, with_clips: bool = True,
+                         dtype: torch.dtype = torch.float32) -> dict[str, torch.nn.Module | None]:
     """Save a random-weight SD3 single file; returns the modules it was made from."""
     import safetensors.torch
 
-    modules = build_sd3_modules(release, tiny, seed, with_t5)
+    modules = build_sd3_modules(release, tiny, seed, with_t5, dtype)
     clip_l, clip_g = (modules["clip_l"], modules["clip_g"]) if with_clips else (None, None)
     state = sd3_state_dict(modules["transformer"], modules["vae"], clip_l, clip_g, modules["t5"])
     path.parent.mkdir(parents=True, exist_ok=True)
