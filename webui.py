@@ -41,6 +41,9 @@ class ServerControl:
         self.server.should_exit = True
 
     def restart(self) -> None:
+        from modules import script_callbacks
+
+        script_callbacks.app_reload_callback()
         self.stop(RESTART_EXIT_CODE)
 
 
@@ -63,11 +66,16 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load
         from modules.engine_state import EngineState
 
         state = EngineState.create(args)
+    from modules import script_callbacks, shared
+
+    shared.bind(state)  # before any extension script imports modules.shared
+
     @asynccontextmanager
     async def lifespan(_app):
         yield
         if state.jobs is not None:  # finish the running job; queued ones wait for the next start
             state.jobs.stop()
+        script_callbacks.script_unloaded_callback()
 
     app = FastAPI(title="Easel", docs_url="/docs", lifespan=lifespan)
     if args.cors_allow_origins:
@@ -78,6 +86,7 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load
         state.models.start_background_load(args.ckpt)
     with timer.phase("load scripts"):
         attach_scripts(state)
+        script_callbacks.ui_settings_callback()  # extension settings, for the API without the UI too
     state.start_jobs()
     if args.api or args.nowebui:
         from modules.api.generation_routes import add_generation_api
@@ -93,26 +102,60 @@ def create_app(args: argparse.Namespace, timer: StartupTimer | None = None, load
         with timer.phase("create ui"):
             from modules.ui.app import create_ui
 
-            blocks = create_ui(state)
+            script_callbacks.before_ui_callback()
+            blocks = shared.demo = create_ui(state)
         auth = list(parse_credentials(args.gradio_auth).items()) or None
         app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, footer_links=["api"] if args.api else [])
     app.state.engine = state
+    script_callbacks.app_started_callback(None if args.nowebui else blocks, app)
+    _mount_last(app)
     return app, state
 
 
-def attach_scripts(state) -> None:
-    """Load the Script API's scripts (built-in scripts/, then extensions' when the extension
-    loader lists them) and hand the engine state its ScriptHost, before any job runs."""
-    from modules import scripts
+def _mount_last(app) -> None:
+    """Routes extensions add in on_app_started come after the UI's catch-all mount at "/":
+    move the mount last, so theirs are reached (in A1111 they share Gradio's own app)."""
+    from starlette.routing import Mount
 
-    try:
-        from modules.extensions import script_files
-    except ImportError:  # no extension loader: the built-in scripts only
-        files = scripts.builtin_script_files()
-    else:
-        files = script_files(state.paths)
-    scripts.load_scripts(files)
+    routes = app.router.routes
+    routes[:] = [r for r in routes if not isinstance(r, Mount)] + [r for r in routes if isinstance(r, Mount)]
+
+
+def attach_scripts(state) -> None:
+    """Extensions first (install.py where new or changed), then the Script API's scripts
+    (built-in scripts/, then enabled extensions'); the engine state gets its ScriptHost and
+    the model manager announces each loaded model to on_model_loaded, before any job runs."""
+    from modules import extensions, script_callbacks, scripts
+
+    found = extensions.installed(state.paths, state.args)
+    extensions.check_requirements(found)
+    extensions.run_pending_installers(found, state.paths.data_dir)
+    script_callbacks.clear_callbacks()  # scripts register theirs again as they load (A1111)
+    scripts.load_scripts(extensions.script_files(state.paths, state.args))
     state.scripts = scripts.ScriptHost(state)
+    announce = _ModelAnnouncer(script_callbacks.model_loaded_callback)
+    state.models.add_load_listener(announce)
+    if (model := state.models.current_or_none) is not None:  # loaded before the scripts were
+        announce(model)
+
+
+class _ModelAnnouncer:
+    """Calls on_model_loaded once per model made current (a model loaded while scripts were
+    still loading is announced once, not twice)."""
+
+    def __init__(self, callback):
+        import threading
+
+        self.callback = callback
+        self.last = None
+        self.lock = threading.Lock()
+
+    def __call__(self, model) -> None:
+        with self.lock:
+            if model is self.last:
+                return
+            self.last = model
+        self.callback(model)
 
 
 def main(argv: list[str] | None = None, restartable: bool = False) -> int:

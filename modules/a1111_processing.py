@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from modules import images
+from modules import images, script_callbacks
 from modules.processing.hooks import (BatchHookArgs, DenoisedHookArgs, DenoiserHookArgs, GenerationHooks,
                                       ImageHookArgs, SaveHookArgs)
 from modules.processing.params import GenerationParams, Img2ImgParams, ParamsError, Txt2ImgParams
@@ -241,6 +241,11 @@ class ScriptJob:
 _current_job: ContextVar[ScriptJob | None] = ContextVar("current_script_job", default=None)
 
 
+def running_job() -> ScriptJob | None:
+    """The job whose scripts run in this context (modules.shared.state reads it)."""
+    return _current_job.get()
+
+
 def process_images(p: StableDiffusionProcessing) -> Processed:
     """Generate what `p` describes (A1111's process_images), with the AlwaysVisible scripts'
     hooks around it; only inside a generation job (a script's run or the job itself)."""
@@ -317,11 +322,13 @@ class _ScriptHooks(GenerationHooks):
     def __init__(self, p: StableDiffusionProcessing, runner: Any, total: int):
         self.p = p
         self.runner = runner
-        self.callbacks = _script_callbacks()
+        self.callbacks = script_callbacks
+        # wrapping the denoiser costs a little per step: only when an extension listens
+        self._watch = script_callbacks.has_callbacks("cfg_denoiser", "cfg_denoised", "cfg_after_cfg")
 
     @property
     def watches_denoiser(self) -> bool:
-        return self.callbacks is not None
+        return self._watch
 
     def before_batch(self, batch: BatchHookArgs) -> None:
         p, n = self.p, batch.iteration
@@ -351,7 +358,10 @@ class _ScriptHooks(GenerationHooks):
                                                   total_sampling_steps=step.total_sampling_steps,
                                                   inner_model=getattr(step.denoiser, "model", None))
         self.callbacks.cfg_denoised_callback(params)
-        step.x = params.x
+        # Easel's denoiser output is already the CFG result, so after_cfg sees the same x
+        after = self.callbacks.AfterCFGCallbackParams(params.x, step.sampling_step, step.total_sampling_steps)
+        self.callbacks.cfg_after_cfg_callback(after)
+        step.x = after.x
 
     def after_batch_images(self, iteration: int, batch_images: list[Image.Image]) -> list[Image.Image]:
         if self.runner is None:
@@ -380,32 +390,14 @@ class _ScriptHooks(GenerationHooks):
         image.image = _as_image(pp.image)
 
     def before_save(self, saving: SaveHookArgs) -> None:
-        if self.callbacks is None:
-            return
         params = self.callbacks.ImageSaveParams(saving.image, self.p, "", {"parameters": saving.infotext})
         self.callbacks.before_image_saved_callback(params)
         saving.image = _as_image(params.image)
         saving.infotext = params.pnginfo.get("parameters", saving.infotext)
 
     def after_save(self, saving: SaveHookArgs) -> None:
-        if self.callbacks is None:
-            return
         self.callbacks.image_saved_callback(
             self.callbacks.ImageSaveParams(saving.image, self.p, str(saving.path), {"parameters": saving.infotext}))
-
-
-CALLBACK_NAMES = ("CFGDenoiserParams", "CFGDenoisedParams", "ImageSaveParams", "cfg_denoiser_callback",
-                  "cfg_denoised_callback", "before_image_saved_callback", "image_saved_callback")
-
-
-def _script_callbacks() -> Any:
-    """modules.script_callbacks (A1111's names) when it is there: the facade calls its
-    cfg_denoiser/cfg_denoised and image-saved callbacks from the engine hooks."""
-    try:
-        from modules import script_callbacks
-    except ImportError:
-        return None
-    return script_callbacks if all(hasattr(script_callbacks, name) for name in CALLBACK_NAMES) else None
 
 
 def _as_image(value: Any) -> Image.Image:

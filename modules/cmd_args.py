@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--freeze-settings", action="store_true", help="refuse changes to settings")
     server.add_argument("--enable-insecure-extension-access", action="store_true",
                         help="allow installing extensions even with --listen")
+    server.add_argument("--disable-extra-extensions", action="store_true",
+                        help="do not load extensions from DATA_DIR/extensions (built-in ones still load)")
+    server.add_argument("--disable-all-extensions", action="store_true", help="do not load any extension")
     server.add_argument("--loglevel", type=_loglevel, default="INFO", help="DEBUG, INFO, WARNING, ERROR")
 
     paths = p.add_argument_group("paths")
@@ -135,9 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _preload_extensions(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Extensions' preload.py add their flags before the command line is parsed (A1111): the
+    data dir and the disable switches are read first, leniently, to find them."""
+    from modules.extensions import preload_extensions
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--data-dir", default=str(REPO_ROOT))
+    early.add_argument("--disable-all-extensions", action="store_true")
+    early.add_argument("--disable-extra-extensions", action="store_true")
+    known, _ = early.parse_known_args(argv)
+    disable = "all" if known.disable_all_extensions else "extra" if known.disable_extra_extensions else "none"
+    preload_extensions(parser, Path(known.data_dir).resolve(), disable)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    _preload_extensions(parser, argv)
+    args = parser.parse_args(argv)
     if args.medvram and args.lowvram:
         parser.error("--medvram and --lowvram exclude each other; choose one")
     if args.listen and args.server_name:

@@ -31,6 +31,8 @@ class OptionInfo:
     section: str
     component: str = "auto"  # UI hint: textbox, checkbox, slider, number, dropdown, radio
     choices: tuple[Any, ...] | None = None  # fixed choices; dynamic ones are checked by on_change
+    # choices computed when the UI shows them (extension settings: A1111's component_args lambda)
+    dynamic_choices: Callable[[], Any] | None = field(default=None, compare=False)
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
@@ -155,6 +157,10 @@ class Options:
         self._lock = threading.RLock()
         self._values: dict[str, Any] = {k: info.default for k, info in registry.infos.items()}
         self._on_change: dict[str, Callable[[Any], None]] = {}
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+        # stored keys not registered (yet): an extension registers them later, or is switched
+        # off; kept in config.json either way, as A1111 does
+        self._unregistered: dict[str, Any] = {}
         if path is not None:
             self._load(read_json_object(path))
 
@@ -162,7 +168,8 @@ class Options:
         for key, value in stored.items():
             info = self._registry.infos.get(key)
             if info is None:
-                continue  # A1111 and extension keys we do not know: kept out, not fatal
+                self._unregistered[key] = value  # A1111 and extension keys: kept, not fatal
+                continue
             try:
                 self._values[key] = info.validate(value)
             except OptionError as e:
@@ -171,6 +178,23 @@ class Options:
     @property
     def registry(self) -> OptionsRegistry:
         return self._registry
+
+    def register(self, info: OptionInfo) -> None:
+        """Add a setting while running (extensions): its stored value, if valid, else the default."""
+        with self._lock:
+            self._registry.add(info)
+            value = info.default
+            if info.key in self._unregistered:
+                try:
+                    value = info.validate(self._unregistered.pop(info.key))
+                except OptionError as e:
+                    log.warning("ignoring stored value: %s", e)
+            self._values[info.key] = value
+
+    def add_listener(self, key: str, listener: Callable[[], None]) -> None:
+        """`listener()` runs after a change of `key` is stored (A1111's onchange); its errors
+        are logged, the change stays."""
+        self._listeners.setdefault(key, []).append(listener)
 
     def get(self, key: str) -> Any:
         if key not in self._values:
@@ -219,14 +243,21 @@ class Options:
             finally:
                 if changed:
                     self.save()
-            return changed
+        for key in changed:
+            for listener in list(self._listeners.get(key, ())):
+                try:
+                    listener()
+                except Exception:
+                    log.exception("onchange of setting %r failed", key)
+        return changed
 
     def set(self, key: str, value: Any) -> bool:
         return bool(self.update({key: value}))
 
     def save(self) -> None:
         if self._path is not None:
-            atomic_write_json(self._path, self.as_dict())
+            with self._lock:
+                atomic_write_json(self._path, {**self._unregistered, **self._values})
 
     def record(self, key: str, value: Any) -> None:
         """Store a value the engine decided (e.g. the checkpoint that actually loaded), no handler."""

@@ -11,6 +11,7 @@ import difflib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from modules.devices import DevicePolicy, release_memory
@@ -49,6 +50,9 @@ class ModelManager:
         self.last_error: str | None = None
         self.checkpoints: list[CheckpointInfo] = []
         self.vaes: dict[str, Path] = {}
+        # called with each model that becomes current (webui hands the Script API's
+        # on_model_loaded dispatcher in here; the engine does not know who listens)
+        self._load_listeners: list[Callable[[LoadedModel], None]] = []
         self.refresh()
         options.on_change("sd_model_checkpoint", lambda value: self.load(value).info.title)
         options.on_change("sd_vae", self._apply_vae_choice)
@@ -112,6 +116,7 @@ class ModelManager:
                 self.last_error = None
                 self._evict(self.options.sd_checkpoints_limit)
                 self.options.record("sd_model_checkpoint", model.info.title)
+                self._announce(model)
                 return model
             except CheckpointLoadError as e:
                 self.last_error = str(e)
@@ -120,6 +125,16 @@ class ModelManager:
             finally:
                 self.loading = None
                 self._end_load()
+
+    def add_load_listener(self, listener: Callable[[LoadedModel], None]) -> None:
+        self._load_listeners.append(listener)
+
+    def _announce(self, model: LoadedModel) -> None:
+        for listener in list(self._load_listeners):
+            try:
+                listener(model)
+            except Exception:  # a listener's failure must not fail the load
+                log.exception("Model load listener %r failed", listener)
 
     def _begin_load(self) -> None:
         with self._lock:

@@ -6,25 +6,30 @@ errors become toasts or an error box, never tracebacks. Element ids follow A1111
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
+from modules import extensions as extension_loader
+from modules import script_callbacks
 from modules.cmd_args import REPO_ROOT
 from modules.engine_state import EngineState
 from modules.ui import (extensions, extra_networks, extras, img2img, png_info, quicksettings, results, settings, train,
                        txt2img)
 from modules.ui.components import wire_style_saving
-from modules.ui.extension_list import list_extensions
 from modules.ui.page_assets import collect_assets
 from modules.ui.send_to import wire_send
 from modules.ui.token_counter import TokenCounter
 
 JAVASCRIPT_DIR = REPO_ROOT / "javascript"
+log = logging.getLogger(__name__)
 
 
 def create_ui(state: EngineState) -> gr.Blocks:
     paths = state.paths
     counter = TokenCounter(state.models)
-    assets = collect_assets(JAVASCRIPT_DIR, paths.data_dir, list_extensions(paths.extensions_dir, paths.data_dir))
+    assets = collect_assets(JAVASCRIPT_DIR, paths.data_dir, extension_loader.installed(paths, state.args))
+    extension_tabs = script_callbacks.ui_tabs_callback()  # each builds its own Blocks, as in A1111
     with gr.Blocks(title="Easel", analytics_enabled=False) as demo:
         quick = quicksettings.create_quicksettings(state)
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -38,6 +43,7 @@ def create_ui(state: EngineState) -> gr.Blocks:
                 png = png_info.create_tab()
             with gr.Tab("Train", id="train", elem_id="tab_train"):
                 train.create_tab(state, t2i.fields)
+            _render_extension_tabs(extension_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings_tab = settings.create_tab(state, skip_keys=list(quick.components))
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
@@ -54,6 +60,19 @@ def create_ui(state: EngineState) -> gr.Blocks:
         demo.load(lambda: settings.current_values(state, settings_tab),
                   outputs=list(settings_tab.components.values()), show_progress="hidden")
     return demo
+
+
+def _render_extension_tabs(tabs: list) -> None:
+    """Extensions' on_ui_tabs results, (blocks, title, elem_id) each, as tabs; a malformed
+    entry is logged and recorded for the Extensions tab, the page still builds."""
+    for entry in tabs:
+        try:
+            blocks, title, elem_id = entry
+            with gr.Tab(str(title), id=str(elem_id), elem_id=f"tab_{elem_id}"):
+                blocks.render()
+        except Exception as e:
+            log.exception("An extension tab could not be added: %r", entry)
+            extension_loader.problems.add("", "ui_tabs", f"tab {entry!r} could not be added: {type(e).__name__}: {e}")
 
 
 def _wire_send_to(state: EngineState, tabs: gr.Tabs, t2i: txt2img.Txt2ImgTab, i2i: img2img.Img2ImgTab,

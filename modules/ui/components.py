@@ -272,6 +272,8 @@ def option_choices(state: EngineState, key: str) -> list[Any] | None:
     if key == "quicksettings_list":
         return list(state.options.registry.infos)
     info = state.options.registry.infos[key]
+    if info.dynamic_choices is not None:
+        return list(info.dynamic_choices() or [])
     return list(info.choices) if info.choices is not None else None
 
 

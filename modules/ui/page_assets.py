@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modules.ui.extension_list import InstalledExtension
+from modules.extensions import Extension
 
 CORE_SCRIPT = "easel.js"  # defines the A1111 helpers the others use; runs first
 UI_STYLE = Path(__file__).with_name("style.css")
@@ -47,7 +47,7 @@ def _script_order(path: Path) -> tuple[int, str]:
     return (0 if path.name == CORE_SCRIPT else 1, path.name.lower())
 
 
-def collect_assets(javascript_dir: Path, data_dir: Path, extensions: Iterable[InstalledExtension]) -> PageAssets:
+def collect_assets(javascript_dir: Path, data_dir: Path, extensions: Iterable[Extension]) -> PageAssets:
     """Everything the page should load, in A1111's order: core scripts, then extensions'
     (by name); Easel's CSS, extensions' style.css, then user.css (so the user wins)."""
     scripts = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(javascript_dir.glob("*.js"), key=_script_order)]

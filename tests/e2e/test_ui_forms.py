@@ -17,7 +17,7 @@ from modules.prompting import PromptStyle, StyleDatabase
 from modules.sd_models.checkpoints import CheckpointInfo
 from modules.ui import editor_images, img2img, job_progress, params_form, results, txt2img
 from modules.ui.img2img_size import RESIZE_TO, SizeChoice
-from modules.ui.extension_list import list_extensions, read_disabled, save_enabled
+from modules.extensions import list_extensions, read_disabled, save_enabled
 from modules.ui.page_assets import collect_assets
 from modules.ui.settings import matches, option_value
 

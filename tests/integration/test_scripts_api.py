@@ -187,55 +187,54 @@ def test_basedir_is_the_loading_scripts_folder(api):
     assert registry.classes[0].module.BASE == str(folder)
 
 
-class FakeCallbacks:
-    """modules.script_callbacks with A1111's names and signatures, recording what it is given."""
+class RecordingCallbacks:
+    """A1111-signature script_callbacks, recording what they are given."""
 
     def __init__(self):
-        self.steps, self.denoised, self.saved = [], [], []
+        self.steps, self.denoised, self.after_cfg, self.saved = [], [], [], []
 
-        class CFGDenoiserParams:
-            def __init__(self, x, image_cond, sigma, sampling_step, total_sampling_steps, text_cond, text_uncond,
-                         denoiser=None):
-                self.x, self.image_cond, self.sigma = x, image_cond, sigma
-                self.sampling_step, self.total_sampling_steps = sampling_step, total_sampling_steps
-
-        class CFGDenoisedParams:
-            def __init__(self, x, sampling_step, total_sampling_steps, inner_model):
-                self.x, self.sampling_step = x, sampling_step
-
-        class ImageSaveParams:
-            def __init__(self, image, p, filename, pnginfo):
-                self.image, self.p, self.filename, self.pnginfo = image, p, filename, pnginfo
-
-        self.CFGDenoiserParams, self.CFGDenoisedParams, self.ImageSaveParams = \
-            CFGDenoiserParams, CFGDenoisedParams, ImageSaveParams
-
-    def cfg_denoiser_callback(self, params):
+    def cfg_denoiser(self, params):
         self.steps.append((params.sampling_step, params.total_sampling_steps))
 
-    def cfg_denoised_callback(self, params):
+    def cfg_denoised(self, params):
         self.denoised.append(params.sampling_step)
 
-    def before_image_saved_callback(self, params):
+    def cfg_after_cfg(self, params):
+        self.after_cfg.append(params.sampling_step)
+
+    def before_image_saved(self, params):
         params.pnginfo["parameters"] += ", Seen by: callback"
 
-    def image_saved_callback(self, params):
+    def image_saved(self, params):
         self.saved.append(params.filename)
 
 
-def test_script_callbacks_see_every_step_and_saved_file(api, monkeypatch):
-    import sys
+@pytest.fixture
+def recording_callbacks():
+    from modules import script_callbacks
+
+    recorder = RecordingCallbacks()
+    registered = [(getattr(script_callbacks, f"on_{name}"), getattr(recorder, name))
+                  for name in ("cfg_denoiser", "cfg_denoised", "cfg_after_cfg", "before_image_saved", "image_saved")]
+    for register, callback in registered:
+        register(callback)
+    yield recorder
+    for _, callback in registered:
+        script_callbacks.remove_callbacks_for_function(callback)
+
+
+def test_script_callbacks_see_every_step_and_saved_file(api, recording_callbacks):
     from pathlib import Path
 
     from modules.images import read_infotext
 
     client, *_ = api
-    fake = FakeCallbacks()
-    monkeypatch.setitem(sys.modules, "modules.script_callbacks", fake)
     response = client.post("/sdapi/v1/txt2img", json={**COMMON, "save_images": True})
     assert response.status_code == 200, response.text
-    assert fake.steps == [(i, 12) for i in range(12)] and fake.denoised == list(range(12))
-    [saved] = fake.saved
+    recorder = recording_callbacks
+    assert recorder.steps == [(i, 12) for i in range(12)] and recorder.denoised == list(range(12))
+    assert recorder.after_cfg == list(range(12))
+    [saved] = recorder.saved
     assert Path(saved).is_file() and read_infotext(Image.open(saved))[0].endswith("Seen by: callback")
 
 
