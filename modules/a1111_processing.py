@@ -236,6 +236,8 @@ class ScriptJob:
     progress: _JobProgress
     styles: Any = None
     results: list = field(default_factory=list)  # every engine call's GenerationResult
+    state: Any = None  # the EngineState (models, options) for scripts that need more than `p`
+    settings: dict[str, Any] = field(default_factory=dict)  # the job's settings (override_settings applied)
 
 
 _current_job: ContextVar[ScriptJob | None] = ContextVar("current_script_job", default=None)
@@ -437,7 +439,10 @@ def run_script_job(host: Any, kind: str, params: GenerationParams, script_args: 
     state = host.state
     p = cls.from_params(params, sd_model=state.models.current_or_none, script_args=list(script_args),
                         scripts=runner, **_outpaths(kind, state))
-    job = ScriptJob(engine, _JobProgress(ctx), styles=state.styles)
+    from modules.processing.pipeline import effective_settings
+
+    job = ScriptJob(engine, _JobProgress(ctx), styles=state.styles, state=state,
+                    settings=effective_settings(state.options.as_dict(), params))
     token = _current_job.set(job)
     try:
         runner.setup_scripts(p)

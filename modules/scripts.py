@@ -67,6 +67,7 @@ class Script:
     infotext_fields: list | None = None
     paste_field_names: list | None = None
     api_info: Any = None
+    engine_state: Any = None  # Easel: the EngineState, set by ScriptHost (models, styles for ui() choices)
 
     def title(self) -> str:
         raise NotImplementedError(f"{type(self).__name__} must define title()")
@@ -116,6 +117,12 @@ class Script:
 
     def describe(self) -> str:
         return ""
+
+    def check_args(self, request: dict[str, Any], *args: Any) -> None:
+        """Easel's addition: called when a job selecting this script is queued, with the
+        request (A1111 API fields; the UI sends only the script fields) and this script's
+        arguments; raise ParamsError for a bad value so the API answers 422 naming it (A1111
+        would fail the job later)."""
 
     def elem_id(self, item_id: str) -> str:
         """A1111's element id for a component of this script: <tab>_script_<title>_<item>."""
@@ -518,13 +525,23 @@ class ScriptHost:
         self.registry = registry or _registry
         self.runners = {"txt2img": ScriptRunner(False, self.registry.classes, self.registry),
                         "img2img": ScriptRunner(True, self.registry.classes, self.registry)}
+        for runner in self.runners.values():  # Easel's addition: what built-in scripts list (checkpoints…)
+            for script in runner.scripts:
+                script.engine_state = state
 
     def runner(self, kind: str) -> ScriptRunner:
         return self.runners[kind]
 
     def check(self, kind: str, request: dict[str, Any]) -> None:
-        """Unknown script → UnknownNameError, bad args → ParamsError, before the job is queued."""
-        self.resolve(kind, request)
+        """Unknown script → UnknownNameError, bad args → ParamsError, before the job is queued.
+        A selected script may define Easel's `check_args(request, *args)` to refuse bad values
+        (ParamsError naming the argument) now rather than fail in the worker."""
+        runner = self.runner(kind)
+        args = self.resolve(kind, request)
+        script = runner.selected(args)
+        check_args = getattr(script, "check_args", None)
+        if callable(check_args):
+            check_args(request, *[decode_arg(value) for value in args[script.args_from:script.args_to]])
 
     def resolve(self, kind: str, request: dict[str, Any]) -> list[Any]:
         return self.runner(kind).resolve_args(request.get("script_name"), request.get("script_args") or [],
