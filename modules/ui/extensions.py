@@ -93,8 +93,8 @@ def create_tab(state: EngineState) -> ExtensionsTab:
                                       elem_id="extensions_install_file_dirname")
             install_file = gr.Button("Install", variant="primary", interactive=refused is None,
                                      elem_id="extensions_install_file_button")
-        install_result = gr.HTML(f'<p class="easel-error">{html.escape(refused)}</p>' if refused else "",
-                                 elem_id="extension_install_result")
+    install_result = gr.HTML(f'<p class="easel-error">{html.escape(refused)}</p>' if refused else "",
+                             elem_id="extension_install_result")
     tab = ExtensionsTab(enabled, table, result, install_result)
 
     def apply_changes(names: list[str]):
