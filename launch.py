@@ -25,6 +25,9 @@ REQUIREMENTS = ROOT / "requirements.txt"
 STAMP = ".easel-requirements.sha256"
 sys.path.insert(0, str(ROOT))
 
+# what A1111 extensions' install.py call as launch.is_installed / launch.run_pip / launch.run
+from modules.launch_utils import git, index_url, is_installed, python, run, run_pip  # noqa: E402,F401
+
 
 def in_virtualenv() -> bool:
     return sys.prefix != sys.base_prefix

@@ -116,6 +116,7 @@ def write_extension(root: Path) -> Path:
 def app(tmp_path_factory):
     from fastapi.testclient import TestClient
 
+    from modules import script_callbacks
     from webui import create_app
 
     data = tmp_path_factory.mktemp("extension-data")
@@ -128,6 +129,7 @@ def app(tmp_path_factory):
             yield client, state, ext
     finally:
         state.jobs.stop()
+        script_callbacks.clear_callbacks()  # this extension's callbacks must not reach later tests
 
 
 def decode(image: str) -> Image.Image:

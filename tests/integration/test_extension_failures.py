@@ -42,7 +42,7 @@ script_callbacks.on_ui_settings(
 def app(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from modules import extensions
+    from modules import extensions, script_callbacks
     from webui import create_app
 
     data = tmp_path_factory.mktemp("broken-extension-data")
@@ -64,6 +64,7 @@ def app(tmp_path_factory):
             yield client, state
     finally:
         state.jobs.stop()
+        script_callbacks.clear_callbacks()  # this extension's callbacks must not reach later tests
 
 
 def problems(state) -> list[str]:

@@ -90,6 +90,8 @@ def test_metadata_problems_are_reported(tmp_path, fresh_problems):
 INSTALL = '''
 import os, sys
 import launch  # the repo root is on PYTHONPATH, as A1111 extensions expect
+assert launch.is_installed("pip") and not launch.is_installed("no-such-distribution-xyz")
+assert "pip" in launch.run_pip("--version", "pip")
 with open("runs.txt", "a") as f:  # cwd is the extension folder
     f.write(sys.executable + "\\n")
 '''
