@@ -110,23 +110,8 @@ def create_tab(state: EngineState) -> ExtensionsTab:
                                                                                extensions.problems_by_extension(current))
 
     def install(kind: str, *values: str):
-        if refused:
-            raise gr.Error(refused, print_exception=False)
         try:
-            if kind == "url":
-                source, branch_name, dirname = values
-                done = extension_install.install_from_git(source, paths.extensions_dir, paths.data_dir,
-                                                          dirname or None, branch_name or None)
-            else:
-                zip_path, folder_path, dirname = values
-                if zip_path:
-                    done = extension_install.install_from_zip(zip_path, paths.extensions_dir, paths.data_dir,
-                                                              dirname or None)
-                elif folder_path and folder_path.strip():
-                    done = extension_install.install_from_folder(folder_path.strip(), paths.extensions_dir,
-                                                                 paths.data_dir, dirname or None)
-                else:
-                    raise extension_install.ExtensionInstallError("choose a .zip file or type a folder path")
+            done = install_request(state, kind, *values)
         except extension_install.ExtensionInstallError as e:
             log.error("Extension install failed: %s", e)
             raise gr.Error(str(e), print_exception=False) from None
@@ -140,3 +125,21 @@ def create_tab(state: EngineState) -> ExtensionsTab:
     install_file.click(lambda *v: install("file", *v), inputs=[archive, folder, file_dirname],
                        outputs=install_outputs)
     return tab
+
+
+def install_request(state: EngineState, kind: str, *values: str | None) -> extension_install.Installed:
+    """One install form's values → the install ("url": url, branch, dirname; "file": zip
+    path, folder, dirname). ExtensionInstallError says what is wrong."""
+    refused = extension_install.install_allowed(state.args)
+    if refused:
+        raise extension_install.ExtensionInstallError(refused)
+    paths = state.paths
+    first, second, dirname = ((v or "").strip() for v in values)
+    if kind == "url":
+        return extension_install.install_from_git(first, paths.extensions_dir, paths.data_dir, dirname or None,
+                                                  second or None)
+    if first:
+        return extension_install.install_from_zip(first, paths.extensions_dir, paths.data_dir, dirname or None)
+    if second:
+        return extension_install.install_from_folder(second, paths.extensions_dir, paths.data_dir, dirname or None)
+    raise extension_install.ExtensionInstallError("choose a .zip file or type a folder path")
