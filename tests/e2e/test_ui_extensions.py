@@ -1,0 +1,109 @@
+"""Extensions in a real browser: an A1111-style extension's tab works, its javascript and
+style.css apply, its setting shows in Settings; the Extensions tab lists a broken extension's
+problems and installs another one from a folder.
+
+The app runs in this process (webui.create_app + uvicorn) on the demo model."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from modules.paths import DEMO_MODEL_DIR
+from tests.e2e.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, shot, textbox
+from tests.helpers import install_checkpoint, make_args
+from tests.integration.test_a1111_extension import write_extension
+from tests.server import free_port
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: install Debian's chromium "
+                                                         "(apt-get install chromium) to run the browser tests")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    import uvicorn
+
+    import webui
+    from modules import script_callbacks
+
+    data = tmp_path_factory.mktemp("ui-extensions")
+    write_extension(data / "extensions")
+    broken = data / "extensions" / "broken-ext" / "scripts"
+    broken.mkdir(parents=True)
+    (broken / "broken.py").write_text("raise ImportError('this extension is broken on purpose')\n")
+    source = tmp_path_factory.mktemp("to-install") / "installed-from-folder"
+    (source / "javascript").mkdir(parents=True)
+    (source / "javascript" / "later.js").write_text("window.laterExt = 1;\n")
+    install_checkpoint(data, DEMO_MODEL_DIR / "shapes-demo.safetensors")
+    app, state = webui.create_app(make_args(data, "--my-ext-flag", "browser"))
+    state.models.start_background_load().join(120)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}", data, source
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        state.jobs.stop()
+        script_callbacks.clear_callbacks()
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    from playwright.sync_api import sync_playwright
+
+    base, *_ = served
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(base + "/")
+        page.wait_for_selector("#txt2img_generate")
+        yield page
+        browser.close()
+
+
+def test_the_extension_tab_runs_its_events_with_its_js_and_css(page):
+    page.wait_for_function("window.myExtMarker === 'my-ext-js-loaded'")
+    open_tab(page, "My ext")
+    textbox(page, "my_ext_box").fill("hello")
+    page.click("#my_ext_button")
+    page.wait_for_function("document.querySelector('#my_ext_out textarea').value === 'HELLO'")
+    outline = page.eval_on_selector("#my_ext_box", "el => getComputedStyle(el).outlineStyle")
+    assert outline == "solid"  # the extension's style.css
+    shot(page, "extension-tab")
+
+
+def test_the_extension_setting_is_in_settings(page):
+    open_tab(page, "Settings")
+    page.click("#settings_show_all_pages")
+    page.wait_for_selector("#setting_my_ext_colour", state="visible")
+    assert page.locator("#setting_my_ext_colour input[value=blue]").is_checked()
+
+
+def test_extensions_tab_lists_problems_and_installs_from_a_folder(page, served):
+    _, data, source = served
+    open_tab(page, "Extensions")
+    table = page.locator("#extensions_installed_html")
+    table.wait_for(state="visible")
+    text = table.inner_text()
+    assert "my-ext" in text and "broken-ext" in text and "this extension is broken on purpose" in text
+    shot(page, "extensions-problems")
+    page.get_by_role("tab", name="Install from file", exact=True).click()
+    textbox(page, "extensions_install_folder").fill(str(source))
+    page.click("#extensions_install_file_button")
+    page.wait_for_selector("#extension_install_result:has-text('Installed installed-from-folder')")
+    assert (data / "extensions" / "installed-from-folder" / "javascript" / "later.js").is_file()
+    page.get_by_role("tab", name="Installed", exact=True).click()
+    assert "installed-from-folder" in page.locator("#extensions_installed_html").inner_text()
+    shot(page, "extensions-installed")
+    assert page.errors == []
