@@ -11,6 +11,7 @@ from modules.jobs import JobQueue
 from modules.networks import EmbeddingDatabase, LoraLibrary
 from modules.options import Options, OptionsRegistry
 from modules.paths import DataPaths
+from modules.postprocessing.library import PostprocessingModels
 from modules.processing.extra_networks import ExtraNetworks
 from modules.prompting import StyleDatabase
 from modules.sd_models.manager import ModelManager
@@ -26,6 +27,8 @@ class EngineState:
     styles: StyleDatabase
     extra_networks: ExtraNetworks
     jobs: JobQueue | None = None
+    # model upscalers and face restorers found in models/ (registered for hires fix and extras)
+    postprocessing: PostprocessingModels | None = None
     # the Script API (modules.scripts.ScriptHost), attached by webui.create_app; the job runner
     # reaches scripts only through it, so the engine never imports the facade
     scripts: Any = None
@@ -54,4 +57,5 @@ class EngineState:
         lora_dirs = [paths.lora_dir] + ([paths.demo_model_dir / "Lora"] if paths.demo_model_dir else [])
         extra_networks = ExtraNetworks(EmbeddingDatabase([paths.embeddings_dir], unsafe),
                                        LoraLibrary(lora_dirs, unsafe))
-        return cls(args, paths, options, policy, models, styles, extra_networks)
+        postprocessing = PostprocessingModels(paths, options, policy, allow_unsafe=unsafe).refresh()
+        return cls(args, paths, options, policy, models, styles, extra_networks, postprocessing=postprocessing)

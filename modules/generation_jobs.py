@@ -90,6 +90,12 @@ def check_references(params: GenerationParams, state: Any) -> None:
         _check_override(key, value, state)
     if params.refiner_checkpoint:
         _check_checkpoint("refiner_checkpoint", params.refiner_checkpoint, state)
+    settings = {**state.options.as_dict(), **params.override_settings}
+    if processing.face_restore.wants_restore(params.restore_faces, settings):
+        try:  # the restorer face_restoration_model names, and facexlib's detection weights
+            processing.face_restore.generation_restorer(settings)
+        except ValueError as e:
+            raise ParamsError("restore_faces", str(e)) from None
     model = state.models.current_or_none
     if model is not None and not params.override_settings.get("sd_model_checkpoint"):
         sampler, _ = sampling.resolve_sampler_and_schedule(params.sampler_name, params.scheduler)
@@ -185,32 +191,60 @@ def load_result_images(result: dict[str, Any]) -> list[Path]:
 
 
 class ExtrasRunner:
-    """The queue runner for "extras" jobs (upscaling finished images)."""
+    """The queue runner for "extras" jobs (upscaling, face restoration of finished images)."""
 
     def __init__(self, state: Any):
         self.state = state
 
     def __call__(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         from modules.images import OutputKind, save_image
-        from modules.postprocessing.extras import run_extras
+        from modules.postprocessing.extras import postprocessing_infotext, run_extras
 
         data = dict(params)
         sources = [decode_image(item, "image") for item in data.pop("images", [])]
         save = data.pop("save", False)
         extras = extras_params(data)
         ctx.set_total(max(len(sources), 1), 0)
-        files = []
+        files, infotexts = [], []
         for index, source in enumerate(sources):
             if ctx.interrupted:
                 break
-            image = run_extras(source, extras)
-            text, _ = read_infotext(source)
-            files.append(store_job_image(self.state.paths.outputs_dir, ctx.job.id, index, image, text))
+            image, info = run_extras(source, extras)
+            text = postprocessing_infotext(info)
+            existing = _kept_metadata(source)  # A1111 keeps the source's "parameters" and adds "postprocessing"
+            target = self.state.paths.outputs_dir / "jobs" / ctx.job.id / f"{index:02d}.png"
+            atomic_write_bytes(target, _png_with_sections(image, {**existing, "postprocessing": text}))
+            files.append(str(target))
+            infotexts.append(text)
             if save:
-                save_image(image, self.state.paths.outputs_dir / OutputKind.EXTRAS_SAMPLES.value, infotext=text)
+                save_image(image, self.state.paths.outputs_dir / OutputKind.EXTRAS_SAMPLES.value, infotext=text,
+                           pnginfo_section_name="extras", existing_pnginfo={**existing, "postprocessing": text})
             ctx.next_job()
-        return {"images": files, "html_info": f"<p>{len(files)} image(s) upscaled to "
-                                              f"{image.width}x{image.height}</p>" if files else ""}
+        return {"images": files, "infotexts": infotexts,
+                "html_info": plaintext_to_html(infotexts[-1]) if infotexts else ""}
+
+
+def _kept_metadata(image: Image.Image) -> dict[str, str]:
+    text, items = read_infotext(image)
+    kept = {k: v for k, v in items.items() if isinstance(v, str)}
+    if text:
+        kept["parameters"] = text
+    return kept
+
+
+def _png_with_sections(image: Image.Image, sections: dict[str, str]) -> bytes:
+    from modules.images.metadata import png_text_chunks
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=png_text_chunks(sections))
+    return buffer.getvalue()
+
+
+def plaintext_to_html(text: str) -> str:
+    """A1111's html_info: the text escaped, one paragraph."""
+    import html
+
+    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
 
 
 def extras_params(data: dict[str, Any]):

@@ -70,6 +70,22 @@ S_SAVING = "Saving images/grids"
 S_PATHS = "Paths for saving"
 S_UI = "User interface"
 S_SAMPLING = "Sampler parameters"
+S_UPSCALING = "Upscaling"
+S_FACE = "Face restoration"
+
+
+def _face_restorer_choices() -> list[str]:
+    from modules.processing.face_restore import face_restorer_names  # local: options import nothing heavy
+
+    return face_restorer_names()
+
+
+def _tile_options(prefix: str, label: str, tile: int) -> tuple[OptionInfo, OptionInfo]:
+    """A1111's <prefix>_tile / <prefix>_tile_overlap pair for one family of model upscalers."""
+    return (OptionInfo(f"{prefix}_tile", tile, f"Tile size for {label} upscalers (0 = no tiling)", S_UPSCALING,
+                       "slider", minimum=0, maximum=512, step=16),
+            OptionInfo(f"{prefix}_tile_overlap", 8, f"Tile overlap for {label} upscalers (pixels)", S_UPSCALING,
+                       "slider", minimum=0, maximum=48, step=1))
 
 BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
     OptionInfo("sd_model_checkpoint", "", "Stable Diffusion checkpoint", S_MODELS, "dropdown"),
@@ -124,6 +140,15 @@ BUILTIN_OPTIONS: tuple[OptionInfo, ...] = (
                S_PATHS, "textbox"),
     OptionInfo("outdir_img2img_grids", "outputs/img2img-grids", "Output directory for img2img grids",
                S_PATHS, "textbox"),
+    *_tile_options("ESRGAN", "ESRGAN (also Real-ESRGAN, HAT, other)", 192),
+    *_tile_options("DAT", "DAT", 192),
+    *_tile_options("SWIN", "SwinIR", 192),
+    *_tile_options("SCUNET", "ScuNET", 256),
+    OptionInfo("face_restoration", False, "Restore faces", S_FACE, "checkbox"),
+    OptionInfo("face_restoration_model", "CodeFormer", "Face restoration model", S_FACE, "radio",
+               dynamic_choices=_face_restorer_choices),
+    OptionInfo("code_former_weight", 0.5, "CodeFormer weight (0 = maximum effect, 1 = minimum effect)", S_FACE,
+               "slider", minimum=0.0, maximum=1.0, step=0.01),
     OptionInfo("quicksettings_list", ["sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"],
                "Quicksettings list (settings shown in the top bar)", S_UI, "dropdown"),
 )

@@ -10,6 +10,7 @@ from modules.cmd_args import REPO_ROOT
 
 DEMO_MODEL_DIR = REPO_ROOT / "assets" / "shapes-demo"
 CONFIGS_DIR = REPO_ROOT / "configs"
+UPSCALER_DIR_NAMES = ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT", "ScuNET")
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,20 @@ class DataPaths:
             demo_model_dir=None if args.no_demo_model else DEMO_MODEL_DIR,
         )
 
+    @property
+    def upscaler_dirs(self) -> list[Path]:
+        """A1111's folders for model upscalers (any architecture spandrel detects)."""
+        return [self.models_dir / name for name in UPSCALER_DIR_NAMES]
+
+    @property
+    def face_restoration_dirs(self) -> list[Path]:
+        """GFPGAN, CodeFormer and RestoreFormer models, and facexlib's detection weights."""
+        return [self.gfpgan_dir, self.codeformer_dir, self.models_dir / "RestoreFormer", self.models_dir / "facexlib"]
+
     def create_dirs(self) -> None:
         """Make the folders users drop files into, so they can find them."""
-        for folder in (self.sd_models_dir, self.vae_dir, self.lora_dir, self.esrgan_dir, self.gfpgan_dir,
-                       self.codeformer_dir, self.embeddings_dir, self.extensions_dir, self.outputs_dir):
+        for folder in (self.sd_models_dir, self.vae_dir, self.lora_dir, *self.upscaler_dirs,
+                       *self.face_restoration_dirs, self.embeddings_dir, self.extensions_dir, self.outputs_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
     def resolve(self, path: str) -> Path:

@@ -165,7 +165,7 @@ def create_router(state: EngineState) -> APIRouter:
             plain, script_request = split_script_fields(params)
             check_references(params_from_json(kind, plain), state)
             if state.scripts is not None:
-                state.scripts.check(kind, script_request)
+                state.scripts.check(kind, params)  # the whole request: scripts check their args against it
             elif any(script_request.values()):
                 raise ParamsError("script_name", "scripts are not available")
         except ParamsError as e:
@@ -201,7 +201,9 @@ def create_router(state: EngineState) -> APIRouter:
     def img2img(body: Img2ImgRequest, request: Request) -> GenerationResponse:  # type: ignore[valid-type]
         return run_sync("img2img", body, request)
 
-    def run_extras(params: dict[str, Any], request: Request, image_field: str) -> list[str]:
+    def run_extras(params: dict[str, Any], request: Request, image_field: str) -> tuple[list[str], str]:
+        if state.postprocessing is not None:
+            state.postprocessing.refresh()  # model files dropped in since the last look
         try:  # reject bad input now, not inside the worker
             extras_params({k: v for k, v in params.items() if k not in ("images", "save")})
             for image in params["images"]:
@@ -211,20 +213,23 @@ def create_router(state: EngineState) -> APIRouter:
         job = queue.wait(queue.submit("extras", params, owner=request_owner(request)))
         if job.status == JobStatus.FAILED:
             raise HTTPException(500, job.error or "extras failed")
-        return [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(job.result or {})]
+        result = job.result or {}
+        return ([base64.b64encode(p.read_bytes()).decode() for p in load_result_images(result)],
+                result.get("html_info", ""))
 
     @router.post("/sdapi/v1/extra-single-image")
     def extra_single_image(body: ExtrasSingleRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         data = body.model_dump()
         params = {"images": [data.pop("image")], "save": False, **_extras_fields(data)}
-        [image] = run_extras(params, request, "image")
-        return {"html_info": "", "image": image}
+        [image], html_info = run_extras(params, request, "image")
+        return {"html_info": html_info, "image": image}
 
     @router.post("/sdapi/v1/extra-batch-images")
     def extra_batch_images(body: ExtrasBatchRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         data = body.model_dump()
         params = {"images": [item["data"] for item in data.pop("imageList")], "save": False, **_extras_fields(data)}
-        return {"html_info": "", "images": run_extras(params, request, "imageList")}
+        images, html_info = run_extras(params, request, "imageList")
+        return {"html_info": html_info, "images": images}
 
     @router.get("/sdapi/v1/progress")
     def progress(skip_current_image: bool = False) -> dict[str, Any]:

@@ -110,9 +110,15 @@ def create_router(state: EngineState) -> APIRouter:
         return [{"name": name, "prompt": state.styles.get(name).prompt,
                  "negative_prompt": state.styles.get(name).negative_prompt} for name in state.styles.names()]
 
+    def model_upscalers() -> dict[str, Any]:
+        """name -> entry of the model files in models/ESRGAN, RealESRGAN... (re-scanned now)."""
+        return {e.name: e for e in state.postprocessing.upscaler_entries()} if state.postprocessing else {}
+
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:
-        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": None}
+        found = model_upscalers()
+        return [found[name].api_dict() if name in found else
+                {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": None}
                 for name in upscaler_names() if not is_latent_mode(name)]
 
     @router.get("/latent-upscale-modes")
@@ -123,15 +129,16 @@ def create_router(state: EngineState) -> APIRouter:
     def hypernetworks() -> list:
         return []  # A1111's hypernetworks are not supported; the route exists for clients that ask
 
-    # Easel has no face restorers or Real-ESRGAN models yet: generation and extras refuse
-    # restore_faces and gfpgan/codeformer_visibility with a 422, and these lists agree.
+    # what is installed in models/: restore_faces and the extras' visibilities need these
     @router.get("/face-restorers", response_model=list[FaceRestorerItem])
     def face_restorers() -> list[FaceRestorerItem]:
-        return []
+        restorers = state.postprocessing.restorer_list() if state.postprocessing else []
+        return [FaceRestorerItem(name=r.name, cmd_dir=r.cmd_dir) for r in restorers]
 
     @router.get("/realesrgan-models", response_model=list[RealesrganItem])
     def realesrgan_models() -> list[RealesrganItem]:
-        return []
+        return [RealesrganItem(name=e.name, path=str(e.path), scale=e.scale)
+                for e in model_upscalers().values() if e.folder == "RealESRGAN"]
 
     @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> ScriptsList:

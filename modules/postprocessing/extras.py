@@ -1,13 +1,22 @@
-"""Extras: upscale images by a factor or to a size, with one or two upscalers blended (A1111)."""
+"""Extras: upscale (by a factor or to a size), blend a second upscaler, restore faces (A1111).
+
+The steps run in A1111's order (its postprocessing scripts' `order`): upscale, GFPGAN,
+CodeFormer. Each step adds its fields to the image's postprocessing infotext with A1111's
+keys ("Postprocess upscale by: 2, Postprocess upscaler: R-ESRGAN 4x+, GFPGAN visibility: 1").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from modules.processing import ParamsError
+from modules.images import quote
+from modules.processing import ParamsError, face_restore
 from modules.processing.upscalers import is_latent_mode, upscale_image, upscaler_names
+
+NO_UPSCALER = "None"  # A1111: upscaler_1 "None" leaves the size alone
 
 
 def pixel_upscaler_names() -> list[str]:
@@ -40,32 +49,76 @@ class ExtrasParams:
             if getattr(self, field_name) not in pixel_upscaler_names():
                 raise ParamsError(field_name, f"unknown upscaler {getattr(self, field_name)!r}; "
                                               f"valid: {', '.join(pixel_upscaler_names())}")
-        if not 0.0 <= self.extras_upscaler_2_visibility <= 1.0:
-            raise ParamsError("extras_upscaler_2_visibility", "must be between 0 and 1")
-        for field_name in ("gfpgan_visibility", "codeformer_visibility"):
+        for field_name in ("extras_upscaler_2_visibility", "gfpgan_visibility", "codeformer_visibility",
+                           "codeformer_weight"):
+            if not 0.0 <= getattr(self, field_name) <= 1.0:
+                raise ParamsError(field_name, f"must be between 0 and 1, got {getattr(self, field_name)}")
+        for field_name, restorer in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
             if getattr(self, field_name) > 0:
-                raise ParamsError(field_name, "no face restoration model is installed yet")
+                try:
+                    face_restore.get_face_restorer(restorer).check()
+                except ValueError as e:
+                    raise ParamsError(field_name, str(e)) from None
         return self
 
-    def target_size(self, width: int, height: int) -> tuple[int, int]:
+    def scale_for(self, width: int, height: int) -> float:
         if self.resize_mode == 1:
+            return max(self.upscaling_resize_w / width, self.upscaling_resize_h / height)
+        return self.upscaling_resize
+
+    def target_size(self, width: int, height: int) -> tuple[int, int]:
+        """The final size: scaled, or the requested size (exactly, with crop to fit)."""
+        if self.resize_mode == 1 and self.upscaling_crop:
             return self.upscaling_resize_w, self.upscaling_resize_h
-        return round(width * self.upscaling_resize), round(height * self.upscaling_resize)
+        scale = self.scale_for(width, height)
+        return round(width * scale), round(height * scale)
 
 
-def run_extras(image: Image.Image, params: ExtrasParams) -> Image.Image:
-    """Upscale with upscaler_1, blend in upscaler_2 by its visibility; crop to size if asked."""
+def run_extras(image: Image.Image, params: ExtrasParams) -> tuple[Image.Image, dict[str, Any]]:
+    """(processed image, A1111's postprocessing fields in order)."""
     image = image.convert("RGB")
-    width, height = params.target_size(*image.size)
-    if params.resize_mode == 1 and params.upscaling_crop:
-        scale = max(width / image.width, height / image.height)
-        scaled = (round(image.width * scale), round(image.height * scale))
+    info: dict[str, Any] = {}
+    image = _upscale(image, params, info)
+    if params.gfpgan_visibility > 0:
+        image = _restore(image, "GFPGAN", params.gfpgan_visibility, None)
+        info["GFPGAN visibility"] = round(params.gfpgan_visibility, 3)
+    if params.codeformer_visibility > 0:
+        image = _restore(image, "CodeFormer", params.codeformer_visibility, params.codeformer_weight)
+        info["CodeFormer visibility"] = round(params.codeformer_visibility, 3)
+        info["CodeFormer weight"] = round(params.codeformer_weight, 3)
+    return image, info
+
+
+def _upscale(image: Image.Image, params: ExtrasParams, info: dict[str, Any]) -> Image.Image:
+    if params.upscaler_1 == NO_UPSCALER:
+        return image
+    scale = params.scale_for(*image.size)
+    scaled = (round(image.width * scale), round(image.height * scale))
+    if params.resize_mode == 1:
+        info["Postprocess upscale to"] = f"{params.upscaling_resize_w}x{params.upscaling_resize_h}"
     else:
-        scaled = (width, height)
+        by = params.upscaling_resize
+        info["Postprocess upscale by"] = int(by) if float(by).is_integer() else by  # "2", as A1111's UI writes it
     result = upscale_image(image, params.upscaler_1, *scaled)
-    if params.upscaler_2 != "None" and params.extras_upscaler_2_visibility > 0:
+    if params.upscaler_2 != NO_UPSCALER and params.extras_upscaler_2_visibility > 0:
         second = upscale_image(image, params.upscaler_2, *scaled)
         result = Image.blend(result, second, params.extras_upscaler_2_visibility)
-    if result.size != (width, height):
-        result = ImageOps.fit(result, (width, height), Image.Resampling.LANCZOS)
+    if params.resize_mode == 1 and params.upscaling_crop:
+        target = (params.upscaling_resize_w, params.upscaling_resize_h)
+        left, top = (result.width - target[0]) // 2, (result.height - target[1]) // 2
+        result = result.crop((left, top, left + target[0], top + target[1]))  # centred, as A1111 pastes it
+        info["Postprocess crop to"] = f"{target[0]}x{target[1]}"
+    info["Postprocess upscaler"] = params.upscaler_1
+    if params.upscaler_2 != NO_UPSCALER and params.extras_upscaler_2_visibility > 0:
+        info["Postprocess upscaler 2"] = params.upscaler_2
     return result
+
+
+def _restore(image: Image.Image, name: str, visibility: float, weight: float | None) -> Image.Image:
+    restored = face_restore.get_face_restorer(name).restore(image, weight=weight)
+    return restored if visibility >= 1.0 else Image.blend(image, restored, visibility)
+
+
+def postprocessing_infotext(info: dict[str, Any]) -> str:
+    """A1111's `k: v, ...` line (a key equal to its value stands alone)."""
+    return ", ".join(k if k == v else f"{k}: {quote(v)}" for k, v in info.items() if v is not None)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from modules import sampling
+from modules.processing import face_restore
 
 MAX_SIDE = 2048
 MAX_BATCH_SIZE = 8
@@ -78,8 +79,10 @@ class GenerationParams:
             sampling.resolve_sampler_and_schedule(self.sampler_name, self.scheduler)
         except ValueError as e:
             raise UnknownNameError("sampler_name" if "sampler" in str(e).lower() else "scheduler", str(e)) from None
-        if self.restore_faces:
-            raise ParamsError("restore_faces", "no face restoration model is installed yet")
+        if self.restore_faces and not face_restore.face_restorer_names():  # which one: checked at queue time
+            raise ParamsError("restore_faces", "no face restoration model is installed: put a GFPGAN, CodeFormer "
+                                               "or RestoreFormer model in models/GFPGAN, models/Codeformer "
+                                               "or models/RestoreFormer")
         if self.refiner_switch_at is not None:
             _check_number(self, "refiner_switch_at", 0.0, 1.0)
         for name in ("prompt", "negative_prompt"):

@@ -19,6 +19,7 @@ from PIL import Image
 
 from modules import images, sampling
 from modules.sampling import flow
+from modules.processing import face_restore
 from modules.processing import latents as latent_ops
 from modules.processing.conditioning import build_prompt_encoder, encode_batch
 from modules.processing.extra_networks import ExtraNetworks, strip_network_tags
@@ -84,8 +85,9 @@ class GenerationResult:
             "cfg_scale": p.cfg_scale,
             "steps": p.steps,
             "batch_size": p.batch_size,
-            "restore_faces": bool(p.restore_faces),
-            "face_restoration_model": None,
+            "restore_faces": face_restore.wants_restore(p.restore_faces, self.settings),
+            "face_restoration_model": (self.settings.get("face_restoration_model")
+                                       if face_restore.wants_restore(p.restore_faces, self.settings) else None),
             "sd_model_name": self.model.info.model_name,
             "sd_model_hash": self.model.info.shorthash,
             "sd_vae_name": None if self.model.vae_source == "built-in" else Path(self.model.vae_source).name,
@@ -139,6 +141,8 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
     refiner = check_refiner(params, model, refiner)
     refine_first, refine_hires = refiner_passes(settings, hires is not None)
     img2img = prepare_img2img(params, model) if isinstance(params, Img2ImgParams) else None
+    restorer = face_restore.generation_restorer(settings) if face_restore.wants_restore(
+        params.restore_faces, settings) else None
     first_steps = params.steps if img2img is None else sampling.img2img_steps(
         params.steps, max(params.denoising_strength, 1e-3))[1] + 1
     progress.set_total(params.n_iter, first_steps + (hires.steps_run if hires else 0))
@@ -175,12 +179,16 @@ def generate(params: GenerationParams, model: LoadedModel, settings: dict[str, A
             pixels = latent_ops.decode(latent_model.vae, latent)
             for index, image in enumerate(hooks.after_batch_images(iteration, latent_ops.tensor_to_images(pixels))):
                 number = iteration * params.batch_size + index
+                if restorer is not None:  # A1111: faces are restored before the inpaint overlay
+                    image = restorer.restore(image, weight=settings.get("code_former_weight", 0.5))
                 if img2img is not None:
                     image = img2img.overlay(image, number)
                 hooked = ImageHookArgs(image, number, iteration, index)
                 hooks.after_image(hooked)
                 image = hooked.image
                 added: dict[str, Any] = {}  # standard_fields arguments: A1111's hires and refiner fields
+                if restorer is not None:
+                    added["face_restoration"] = restorer.name
                 if hires is not None:
                     added.update(hires_infotext(hires, params, sampler, schedule, (prompt, negative),
                                                 (hr_prompt, hr_negative)))

@@ -45,6 +45,8 @@ _PIXEL_UPSCALERS: dict[str, PixelUpscaler] = {
     "Lanczos": _pil_resize(Image.Resampling.LANCZOS),
     "Nearest": _pil_resize(Image.Resampling.NEAREST),
 }
+BUILTIN_PIXEL_UPSCALERS = tuple(_PIXEL_UPSCALERS)
+_MODEL_UPSCALERS: dict[str, PixelUpscaler] = {}  # from model files, see set_model_upscalers
 
 
 def register_upscaler(name: str, upscaler: PixelUpscaler, replace: bool = False) -> None:
@@ -66,9 +68,24 @@ def unregister_upscaler(name: str) -> None:
     del _PIXEL_UPSCALERS[name]
 
 
+def set_model_upscalers(models: dict[str, PixelUpscaler]) -> None:
+    """Replace the upscalers found in model files (modules.postprocessing re-scans models/):
+    the whole group at once, so files that went away go too."""
+    for name in models:
+        if is_builtin(name):
+            raise ValueError(f"upscaler name {name!r} is one of A1111's built-in names")
+    _MODEL_UPSCALERS.clear()
+    _MODEL_UPSCALERS.update(models)
+
+
+def is_builtin(name: str) -> bool:
+    """A1111's own names (latent modes, None, Lanczos, Nearest), which model files cannot take."""
+    return name in LATENT_UPSCALE_MODES or name in BUILTIN_PIXEL_UPSCALERS
+
+
 def upscaler_names() -> list[str]:
     """Every name `hr_upscaler` accepts, in A1111's dropdown order (latent modes first)."""
-    return [*LATENT_UPSCALE_MODES, *_PIXEL_UPSCALERS]
+    return [*LATENT_UPSCALE_MODES, *_PIXEL_UPSCALERS, *(n for n in _MODEL_UPSCALERS if n not in _PIXEL_UPSCALERS)]
 
 
 def is_latent_mode(name: str) -> bool:
@@ -76,7 +93,7 @@ def is_latent_mode(name: str) -> bool:
 
 
 def check_upscaler(name: str) -> None:
-    if name not in LATENT_UPSCALE_MODES and name not in _PIXEL_UPSCALERS:
+    if name not in upscaler_names():
         raise ValueError(f"unknown upscaler {name!r}; valid: {', '.join(upscaler_names())}")
 
 
@@ -90,9 +107,10 @@ def upscale_latent(latent: torch.Tensor, name: str, height: int, width: int) -> 
 
 def upscale_image(image: Image.Image, name: str, width: int, height: int) -> Image.Image:
     """Resize an RGB image to exactly (width, height) with a pixel upscaler."""
-    upscaler = _PIXEL_UPSCALERS.get(name)
+    upscaler = _PIXEL_UPSCALERS.get(name) or _MODEL_UPSCALERS.get(name)
     if upscaler is None:
-        raise ValueError(f"{name!r} is not a pixel upscaler; valid: {', '.join(_PIXEL_UPSCALERS)}")
+        valid = [n for n in upscaler_names() if n not in LATENT_UPSCALE_MODES]
+        raise ValueError(f"{name!r} is not a pixel upscaler; valid: {', '.join(valid)}")
     out = upscaler(image.convert("RGB"), width, height).convert("RGB")
     if out.size != (width, height):  # model upscalers scale by a fixed factor (A1111 then resizes the rest)
         out = out.resize((width, height), resample=Image.Resampling.LANCZOS)
