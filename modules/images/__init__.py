@@ -18,10 +18,12 @@ from modules.images.infotext_parse import parse_infotext
 from modules.images.metadata import read_infotext
 from modules.images.output_dirs import OutputDirOptions, OutputKind, output_directory, output_root
 from modules.images.saving import SavedImage, SaveOptions, encode_image, save_image
+from modules.images.tiles import Grid, combine_grid, split_grid
 
 __all__ = [
     "FilenameData",
     "FilenamePattern",
+    "Grid",
     "GridAnnotation",
     "NamingRules",
     "OutputDirOptions",
@@ -29,6 +31,7 @@ __all__ = [
     "SaveOptions",
     "SavedImage",
     "build_infotext",
+    "combine_grid",
     "draw_grid_annotations",
     "draw_prompt_matrix",
     "encode_image",
@@ -42,6 +45,7 @@ __all__ = [
     "read_infotext",
     "sanitize_filename_part",
     "save_image",
+    "split_grid",
     "standard_fields",
     "unquote",
     "validate_infotext_key",

@@ -90,7 +90,7 @@ def parse_size(text: str) -> tuple[int, int]:
             raise ValueError
         return int(width.strip()), int(height.strip())
     except ValueError:
-        raise ParamsError("script_args", f"Size: {text!r} is not WIDTHxHEIGHT (e.g. 512x768)") from None
+        raise ParamsError("script_args", f"{text!r} is not WIDTHxHEIGHT (e.g. 512x768)") from None
 
 
 # --- format ---------------------------------------------------------------------------------
@@ -121,22 +121,22 @@ def format_remove_path(p: Any, opt: "AxisOption", x: Any) -> str:
 
 # --- confirm (before the first image) ---------------------------------------------------------
 
-def _check_each(label: str, xs: list, check: Callable[[Any], None]) -> None:
+def _check_each(xs: list, check: Callable[[Any], None]) -> None:
     for x in xs:
         try:
             check(x)
         except ParamsError:
             raise
         except Exception as e:  # noqa: BLE001 - the engine's lookups raise several types
-            raise ParamsError("script_args", f"{label}: {x!r}: {e}") from None
+            raise ParamsError("script_args", f"{x!r}: {e}") from None
 
 
 def confirm_samplers(p: Any, xs: list) -> None:
-    _check_each("Sampler", xs, lambda x: sampling.resolve_sampler_and_schedule(str(x), "Automatic"))
+    _check_each(xs, lambda x: sampling.resolve_sampler_and_schedule(str(x), "Automatic"))
 
 
 def confirm_schedules(p: Any, xs: list) -> None:
-    _check_each("Schedule type", xs, lambda x: sampling.resolve_sampler_and_schedule("Euler", str(x)))
+    _check_each(xs, lambda x: sampling.resolve_sampler_and_schedule("Euler", str(x)))
 
 
 def confirm_upscalers(p: Any, xs: list) -> None:
@@ -145,7 +145,7 @@ def confirm_upscalers(p: Any, xs: list) -> None:
     def check(x: Any) -> None:
         if x not in names:
             raise ValueError(f"unknown upscaler; choose one of {names}")
-    _check_each("Hires upscaler", xs, check)
+    _check_each(xs, check)
 
 
 def _models(p: Any) -> Any:
@@ -156,7 +156,7 @@ def _models(p: Any) -> Any:
 def confirm_checkpoints(p: Any, xs: list) -> None:
     models = _models(p)
     if models is not None:
-        _check_each("Checkpoint name", xs, models.find)
+        _check_each(xs, models.find)
 
 
 def confirm_checkpoints_or_none(p: Any, xs: list) -> None:
@@ -173,21 +173,21 @@ def confirm_styles(p: Any, xs: list) -> None:
         for name in (n.strip() for n in str(x).split(",") if n.strip()):
             if name not in known:
                 raise ValueError(f"unknown style {name!r}; known styles: {known}")
-    _check_each("Styles", xs, check)
+    _check_each(xs, check)
 
 
 def confirm_sizes(p: Any, xs: list) -> None:
     for x in xs:
         width, height = parse_size(x)
         if not (64 <= width <= 2048 and 64 <= height <= 2048 and width % 8 == 0 and height % 8 == 0):
-            raise ParamsError("script_args", f"Size: {x!r}: width and height must be multiples of 8 from 64 to 2048")
+            raise ParamsError("script_args", f"{x!r}: width and height must be multiples of 8 from 64 to 2048")
 
 
-def confirm_range(label: str, low: float, high: float) -> Callable[[Any, list], None]:
+def confirm_range(low: float, high: float) -> Callable[[Any, list], None]:
     def confirm(p: Any, xs: list) -> None:
         for x in xs:
             if not low <= x <= high:
-                raise ParamsError("script_args", f"{label}: {x!r} must be between {low} and {high}")
+                raise ParamsError("script_args", f"{x!r} must be between {low} and {high}")
     return confirm
 
 
@@ -249,13 +249,13 @@ axis_options: list[AxisOption] = [
     AxisOption("Nothing", str, do_nothing, format_value=format_nothing),
     AxisOption("Seed", int, apply_field("seed")),
     AxisOption("Var. seed", int, apply_field("subseed")),
-    AxisOption("Var. strength", float, apply_field("subseed_strength"), confirm=confirm_range("Var. strength", 0, 1)),
-    AxisOption("Steps", int, apply_field("steps"), confirm=confirm_range("Steps", 1, 150)),
+    AxisOption("Var. strength", float, apply_field("subseed_strength"), confirm=confirm_range(0, 1)),
+    AxisOption("Steps", int, apply_field("steps"), confirm=confirm_range(1, 150)),
     AxisOptionTxt2Img("Hires steps", int, apply_field("hr_second_pass_steps"),
-                      confirm=confirm_range("Hires steps", 0, 150)),
-    AxisOption("CFG Scale", float, apply_field("cfg_scale"), confirm=confirm_range("CFG Scale", 0, 100)),
+                      confirm=confirm_range(0, 150)),
+    AxisOption("CFG Scale", float, apply_field("cfg_scale"), confirm=confirm_range(0, 100)),
     AxisOptionImg2Img("Image CFG Scale", float, apply_field("image_cfg_scale"),
-                      confirm=confirm_range("Image CFG Scale", 0, 100)),
+                      confirm=confirm_range(0, 100)),
     AxisOption("Prompt S/R", str, apply_prompt, format_value=format_value),
     AxisOption("Prompt order", str_permutations, apply_order, format_value=format_value_join_list),
     AxisOptionTxt2Img("Sampler", str, apply_field("sampler_name"), format_value=format_value,
@@ -268,11 +268,11 @@ axis_options: list[AxisOption] = [
                confirm=confirm_checkpoints, cost=1.0, choices=_checkpoint_titles),
     AxisOption("Schedule type", str, apply_field("scheduler"), confirm=confirm_schedules,
                choices=lambda _=None: sampling.schedule_labels()),
-    AxisOption("Eta", float, apply_field("eta"), confirm=confirm_range("Eta", 0, 1)),
-    AxisOption("Clip skip", int, apply_override("CLIP_stop_at_last_layers"), confirm=confirm_range("Clip skip", 1, 12)),
-    AxisOption("Denoising", float, apply_field("denoising_strength"), confirm=confirm_range("Denoising", 0, 1)),
+    AxisOption("Eta", float, apply_field("eta"), confirm=confirm_range(0, 1)),
+    AxisOption("Clip skip", int, apply_override("CLIP_stop_at_last_layers"), confirm=confirm_range(1, 12)),
+    AxisOption("Denoising", float, apply_field("denoising_strength"), confirm=confirm_range(0, 1)),
     AxisOptionImg2Img("Initial noise multiplier", float, apply_field("initial_noise_multiplier"),
-                      confirm=confirm_range("Initial noise multiplier", 0, 2)),
+                      confirm=confirm_range(0, 2)),
     AxisOptionTxt2Img("Hires upscaler", str, apply_field("hr_upscaler"), confirm=confirm_upscalers,
                       choices=lambda _=None: upscaler_names()),
     AxisOption("Styles", str, apply_styles, confirm=confirm_styles, choices=_style_names),
@@ -280,6 +280,6 @@ axis_options: list[AxisOption] = [
                confirm=confirm_checkpoints_or_none, cost=1.0,
                choices=lambda owner=None: ["None", *_checkpoint_titles(owner)]),
     AxisOption("Refiner switch at", float, apply_field("refiner_switch_at"),
-               confirm=confirm_range("Refiner switch at", 0, 1)),
+               confirm=confirm_range(0, 1)),
     AxisOption("Size", str, apply_size, format_value=format_value, confirm=confirm_sizes),
 ]
