@@ -197,6 +197,19 @@ def installed(paths: Any, args: Any = None) -> list[Extension]:
     return list_extensions(paths.extensions_dir, paths.data_dir, BUILTIN_DIR, disable_mode(args))
 
 
+def active() -> list[Extension]:
+    """A1111's extensions.active(): the running app's enabled extensions (needs modules.shared bound)."""
+    from modules import shared
+
+    engine = shared._bound()
+    return [ext for ext in installed(engine.paths, engine.args) if ext.enabled]
+
+
+def find_extension(filename: str | Path) -> Extension | None:
+    """A1111's extensions.find_extension(): the enabled extension a file belongs to."""
+    return next((ext for ext in active() if ext.owns(filename)), None)
+
+
 def check_requirements(extensions: list[Extension]) -> None:
     """Record metadata problems and missing `Requires` (A1111 warns and loads anyway)."""
     problems.clear("metadata")

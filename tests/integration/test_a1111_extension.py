@@ -206,3 +206,6 @@ def test_the_extensions_tab_lists_it_without_problems(app):
     found = extensions.installed(state.paths, state.args)
     assert [(e.name, e.enabled, e.canonical_name) for e in found] == [("my-ext", True, "my-ext")]
     assert extensions.problems_by_extension(found).get("my-ext") is None
+    assert [e.name for e in extensions.active()] == ["my-ext"]  # A1111's names, as extensions call them
+    assert extensions.find_extension(found[0].path / "scripts" / "ext.py").name == "my-ext"
+    assert extensions.find_extension(__file__) is None

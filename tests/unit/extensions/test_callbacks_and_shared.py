@@ -130,3 +130,15 @@ def test_shared_before_bind_says_so():
             shared.opts.samples_format
     finally:
         shared._engine = previous
+
+
+def test_the_engine_never_imports_the_extension_surface():
+    import subprocess
+    import sys
+
+    code = ("import sys, modules.processing.pipeline, modules.generation_jobs, modules.engine_state, "
+            "modules.sd_models.manager, modules.jobs; "
+            "print(*[name in sys.modules for name in ('modules.shared', 'modules.script_callbacks', "
+            "'modules.extensions', 'modules.extension_install')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"] * 4
