@@ -112,9 +112,10 @@ def create_tab(state: EngineState) -> ExtensionsTab:
     def install(kind: str, *values: str):
         try:
             done = install_request(state, kind, *values)
-        except extension_install.ExtensionInstallError as e:
+        except extension_install.ExtensionInstallError as e:  # stays in the tab, and a toast
             log.error("Extension install failed: %s", e)
-            raise gr.Error(str(e), print_exception=False) from None
+            gr.Warning(str(e))
+            return [f'<div class="easel-error">Not installed: {html.escape(str(e))}</div>', gr.update(), gr.update()]
         log.info("%s", done.message())
         return [html.escape(done.message()), *refreshed()]
 

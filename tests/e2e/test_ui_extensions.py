@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zipfile
 
 import pytest
 
@@ -92,6 +93,9 @@ def test_the_extension_setting_is_in_settings(page):
 
 def test_extensions_tab_lists_problems_and_installs_from_a_folder(page, served):
     _, data, source = served
+    evil_zip = source.parent / "evil.zip"
+    with zipfile.ZipFile(evil_zip, "w") as archive:
+        archive.writestr("ext/../../outside.py", "print('escaped')")
     open_tab(page, "Extensions")
     table = page.locator("#extensions_installed_html")
     table.wait_for(state="visible")
@@ -99,6 +103,12 @@ def test_extensions_tab_lists_problems_and_installs_from_a_folder(page, served):
     assert "my-ext" in text and "broken-ext" in text and "this extension is broken on purpose" in text
     shot(page, "extensions-problems")
     page.get_by_role("tab", name="Install from file", exact=True).click()
+    page.set_input_files("#extensions_install_zip input[type=file]", str(evil_zip))
+    page.wait_for_selector("#extensions_install_zip :text('evil.zip')")
+    page.click("#extensions_install_file_button")
+    page.wait_for_selector("#extension_install_result:has-text('Not installed: the zip file is unsafe')")
+    assert sorted(p.name for p in (data / "extensions").iterdir()) == ["broken-ext", "my-ext"]
+    page.locator("#extensions_install_zip button[aria-label='Clear']").click()
     textbox(page, "extensions_install_folder").fill(str(source))
     page.click("#extensions_install_file_button")
     page.wait_for_selector("#extension_install_result:has-text('Installed installed-from-folder')")
