@@ -44,7 +44,7 @@ def _expand_int(value: str) -> list[int]:
         step = int(match[3]) if match[3] is not None else 1
         if step == 0:
             raise ValueError(f"{value!r}: the step must not be 0")
-        return list(range(start, end + 1, step))
+        return list(range(start, end + (1 if step > 0 else -1), step))  # the end included either way
     if match := RANGE_COUNT.fullmatch(value):
         start, end = int(_number(match[1])), int(_number(match[2]))
         count = int(match[3]) if match[3] is not None else 1
