@@ -64,7 +64,24 @@ class FaceHelperSource:
         self.folders = folders  # searched in order; the first that holds both files is used
         self.allow_unsafe = allow_unsafe
         self._helpers: dict[str, Any] = {}
+        self._verified: dict[Path, tuple[int, int]] = {}  # file -> (size, mtime) when it was found safe
         self._lock = threading.Lock()
+
+    def check(self) -> Path:
+        """The folder with both weight files, each read once with the weights-only unpickler
+        (facexlib unpickles them itself later); FaceRestorationError says what is wrong."""
+        folder = self.weights_folder()
+        for name in FACEXLIB_WEIGHTS:
+            path = folder / name
+            stat = path.stat()
+            if self._verified.get(path) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            try:
+                load_pickle_tree(path, self.allow_unsafe)
+            except CheckpointLoadError as e:
+                raise FaceRestorationError(str(e)) from None
+            self._verified[path] = (stat.st_size, stat.st_mtime_ns)
+        return folder
 
     def weights_folder(self) -> Path:
         for folder in self.folders:
@@ -90,12 +107,7 @@ class FaceHelperSource:
     def _create(self, device: torch.device):
         from facexlib.utils.face_restoration_helper import FaceRestoreHelper
 
-        folder = self.weights_folder()
-        for name in FACEXLIB_WEIGHTS:  # facexlib unpickles them itself: make sure they hold only tensors
-            try:
-                load_pickle_tree(folder / name, self.allow_unsafe)
-            except CheckpointLoadError as e:
-                raise FaceRestorationError(str(e)) from None
+        folder = self.check()
         log.info("face detection: facexlib weights from %s on %s", folder, device)
         return FaceRestoreHelper(upscale_factor=1, face_size=FACE_SIZE, crop_ratio=(1, 1),
                                  det_model="retinaface_resnet50", save_ext="png", use_parse=True,
@@ -118,7 +130,7 @@ class SpandrelFaceRestorer:
         return str(self.path.parent)
 
     def check(self) -> None:
-        self.helpers.weights_folder()
+        self.helpers.check()
 
     def model(self):
         if self._descriptor is None:
