@@ -109,6 +109,17 @@ def test_xyz_numeric_ranges_seeds_and_z_grids(api):
     assert "Fixed X Values: \"1, 2, 3\"" in info["infotexts"][0] and "Z Type: Steps" in info["infotexts"][0]
 
 
+def test_xyz_checkpoint_clip_skip_and_varied_seeds(api):
+    client, _ = api
+    pictures, info = post(client, "txt2img", script_name="x/y/z plot", script_args=xyz_args(
+        x_type="Checkpoint name", x_values="shapes-demo", y_type="Clip skip", y_values="1, 2", vary_seeds_y=True,
+        include_lone_images=True))
+    assert len(pictures) == 3 and pictures[0].size[0] == 64 * 3 // 4 + 64
+    assert info["all_seeds"] == [5, 6]  # "Vary seeds for Y": the seed moves on with each row
+    assert "Model: shapes-demo" in info["infotexts"][1] and "Clip skip: 2" in info["infotexts"][2]
+    assert "Clip skip" not in info["infotexts"][1]  # 1 is the default, left out as A1111 does
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"x_type": "Steps", "x_values": "5, lots"}, "X values (Steps): 'lots' is not a whole number"),
     ({"x_type": "Sampler", "x_values": "Euler, Nope"}, "X values (Sampler): 'Nope'"),
