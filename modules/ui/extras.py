@@ -22,13 +22,14 @@ from modules.jobs import Job, JobStatus
 from modules.postprocessing.extras import ExtrasParams, pixel_upscaler_names
 from modules.processing import GenerationParams, ParamsError, batch_folders
 from modules.ui import job_progress, params_form
-from modules.ui.components import KEPT_HIDDEN, owner_of, wire_job_start
+from modules.ui.components import KEPT_HIDDEN, ToolButton, owner_of, wire_job_start
 from modules.ui.send_to import PasteTarget, Source
 
 TAB = "extras"
 JOB_KIND = "extras"
 MODES = ("single", "batch", "directory")  # the sub-tabs, in order
 RESIZE_BY, RESIZE_TO = 0, 1  # ExtrasParams.resize_mode
+REFRESH_SYMBOL = "🔄"
 
 
 @dataclass
@@ -134,8 +135,14 @@ def _create_inputs() -> tuple[gr.State, gr.Tabs, gr.Image, gr.File, gr.Textbox, 
     return mode, mode_tabs, image, files, input_dir, output_dir, show
 
 
-def _create_upscaling(fields: dict[str, Any]) -> None:
-    names = pixel_upscaler_names()
+def upscaler_choices(state: EngineState) -> list[str]:
+    """Built-in and model upscalers, models/ re-scanned first (files dropped in show up)."""
+    if state.postprocessing is not None:
+        state.postprocessing.refresh()
+    return pixel_upscaler_names()
+
+
+def _create_upscaling(fields: dict[str, Any], names: list[str]) -> gr.Button:
     fields["resize_mode"] = gr.State(RESIZE_BY)
     with gr.Tabs(elem_id="extras_resize_mode"):
         with gr.Tab("Scale by", elem_id="extras_scale_by_tab") as scale_by:
@@ -153,11 +160,27 @@ def _create_upscaling(fields: dict[str, Any]) -> None:
     with gr.Row():
         fields["upscaler_1"] = gr.Dropdown(label="Upscaler 1", choices=names, value=names[0],
                                            elem_id="extras_upscaler_1")
+        refresh = ToolButton(REFRESH_SYMBOL, "extras_upscaler_refresh")
+    with gr.Row():
         fields["upscaler_2"] = gr.Dropdown(label="Upscaler 2", choices=names, value="None",
                                            elem_id="extras_upscaler_2")
         fields["extras_upscaler_2_visibility"] = gr.Slider(0.0, 1.0, value=0.0, step=0.001,
                                                            label="Upscaler 2 visibility",
                                                            elem_id="extras_upscaler_2_visibility")
+    return refresh
+
+
+def _create_face_restoration(fields: dict[str, Any]) -> None:
+    """A1111's GFPGAN and CodeFormer rows (ids as A1111's postprocessing scripts)."""
+    with gr.Row():
+        fields["gfpgan_visibility"] = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="GFPGAN visibility",
+                                                elem_id="extras_gfpgan_visibility")
+    with gr.Row():
+        fields["codeformer_visibility"] = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="CodeFormer visibility",
+                                                    elem_id="extras_codeformer_visibility")
+        fields["codeformer_weight"] = gr.Slider(0.0, 1.0, value=0.0, step=0.001,
+                                                label="CodeFormer weight (0 = maximum effect, 1 = minimum effect)",
+                                                elem_id="extras_codeformer_weight")
 
 
 def create_tab(state: EngineState) -> ExtrasTab:
@@ -169,7 +192,9 @@ def create_tab(state: EngineState) -> ExtrasTab:
                 generate = gr.Button("Generate", variant="primary", elem_id="extras_generate")
                 interrupt = gr.Button("Interrupt", variant="stop", elem_id="extras_interrupt", visible=KEPT_HIDDEN)
             with gr.Accordion("Upscale", open=True, elem_id="extras_upscale"):
-                _create_upscaling(fields)
+                refresh = _create_upscaling(fields, upscaler_choices(state))
+            with gr.Accordion("Face restoration", open=False, elem_id="extras_face_restoration"):
+                _create_face_restoration(fields)
         with gr.Column(scale=1, elem_id="extras_results"):
             progress = gr.HTML("", elem_id="extras_progress")
             gallery = gr.Gallery(label="Output", show_label=False, elem_id="extras_gallery", columns=4,
@@ -178,6 +203,14 @@ def create_tab(state: EngineState) -> ExtrasTab:
     tab = ExtrasTab(mode, mode_tabs, image, files, input_dir, output_dir, show, fields, generate, interrupt,
                     progress, gallery, info)
     _wire(tab, state)
+
+    def refreshed(first: str, second: str) -> tuple[Any, Any]:
+        names = upscaler_choices(state)
+        return (gr.update(choices=names, value=first if first in names else names[0]),
+                gr.update(choices=names, value=second if second in names else "None"))
+
+    upscalers = [fields["upscaler_1"], fields["upscaler_2"]]
+    refresh.click(refreshed, inputs=upscalers, outputs=upscalers, show_progress="hidden")
     return tab
 
 
@@ -202,6 +235,7 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
     def run(data: dict[Any, Any], request: gr.Request):
         owner = owner_of(request)
         params, work = form_request(data)
+        details = ""
         if data[tab.mode] == "directory":
             files, message = yield from _run_directory(state, tab, params, *work, owner)
             if not data[tab.show_results]:
@@ -209,7 +243,8 @@ def _wire(tab: ExtrasTab, state: EngineState) -> None:
         else:
             job = yield from _follow(state, tab, state.jobs.submit(JOB_KIND, work, owner))
             files, message = job_progress.result_files(job), job_progress.finished_message(job)
-        yield _finished(tab, files, message)
+            details = (job.result or {}).get("html_info", "")
+        yield _finished(tab, files, message, details)
 
     running = {tab.generate: gr.update(visible=KEPT_HIDDEN), tab.interrupt: gr.update(visible=True),
                tab.progress: job_progress.progress_html(None)}
@@ -255,14 +290,15 @@ def _idle(tab: ExtrasTab) -> dict[Any, Any]:
     return {tab.generate: gr.update(visible=True), tab.interrupt: gr.update(visible=KEPT_HIDDEN)}
 
 
-def _finished(tab: ExtrasTab, files: list[str], message: str | None) -> dict[Any, Any]:
+def _finished(tab: ExtrasTab, files: list[str], message: str | None, details: str = "") -> dict[Any, Any]:
+    """`details`: the job's html_info (its postprocessing infotext, HTML-escaped)."""
     if message:
         gr.Warning(message)
     update: dict[Any, Any] = {**_idle(tab), tab.progress: job_progress.error_html(message) if message else ""}
     if files:
         size = _size_text(files[-1])
         update[tab.gallery] = files
-        update[tab.info] = f'<p class="easel-extras-info">{len(files)} image(s) upscaled{size}</p>'
+        update[tab.info] = f'<p class="easel-extras-info">{len(files)} image(s) upscaled{size}</p>{details}'
     return update
 
 
