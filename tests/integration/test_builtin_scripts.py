@@ -183,3 +183,15 @@ def test_prompts_from_textbox_iterate_seed_and_bad_line(api):
     response = client.post("/sdapi/v1/txt2img", json={**COMMON, "script_name": "prompts from file or textbox",
                                                       "script_args": [False, False, "start", "--bogus 3 --seed 1"]})
     assert response.status_code == 422 and "unknown option --bogus" in response.json()["detail"]
+
+
+def test_prompts_from_textbox_insert_at_start_or_end_and_same_random_seed(api):
+    client, _ = api
+    _, info = post(client, "txt2img", prompt="on a white background", script_name="prompts from file or textbox",
+                   script_args=[False, False, "start", "a green circle"])
+    assert info["all_prompts"] == ["a green circle on a white background"]
+    pictures, info = post(client, "txt2img", prompt="a blue", seed=-1, script_name="prompts from file or textbox",
+                          script_args=[False, True, "end", "square on a white background\ncircle on a white background"])
+    assert info["all_prompts"] == ["a blue square on a white background", "a blue circle on a white background"]
+    assert [reading(p) for p in pictures] == [("blue", "square"), ("blue", "circle")]
+    assert info["all_seeds"][0] == info["all_seeds"][1]  # one random seed for every line
