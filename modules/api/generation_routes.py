@@ -24,6 +24,7 @@ from modules.generation_jobs import (SCRIPT_FIELDS, decode_image, encode_png, ex
 from modules.jobs import JobNotFound, JobStatus
 from modules.postprocessing.extras import ExtrasParams
 from modules.processing import Img2ImgParams, ParamsError, Txt2ImgParams
+from modules.processing.upscalers import upscaler_names
 
 IMAGE_TYPES = {"init_images": (list[str], Field(default_factory=list, description="base64 images")),
                "mask": (str | None, Field(default=None, description="base64 image, white = repaint"))}
@@ -161,6 +162,9 @@ def create_router(state: EngineState) -> APIRouter:
     def submit(kind: str, params: dict[str, Any], owner: str) -> str:
         from modules.generation_jobs import check_references, params_from_json
 
+        upscaler = params.get("hr_upscaler")
+        if state.postprocessing is not None and isinstance(upscaler, str) and upscaler not in upscaler_names():
+            state.postprocessing.refresh()  # a model upscaler dropped into models/ since the last look
         try:  # reject bad input now, not inside the worker
             plain, script_request = split_script_fields(params)
             check_references(params_from_json(kind, plain), state)

@@ -83,6 +83,12 @@ def test_a_file_added_later_shows_up_on_the_next_list(api, data_dir):
     assert "2x-Late" in names
     response = client.post("/sdapi/v1/extra-single-image", json={"image": b64_png(gradient()), "upscaler_1": "2x-Late"})
     assert response.status_code == 200, response.text
+    # hires fix finds a new file by name too, with no list call in between
+    image_models.save_state_dict(image_models.compact(2, seed=2).state_dict(), data_dir / "models" / "HAT" / "2x-New.pth")
+    response = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "steps": 1, "width": 64, "height": 64,
+                                                      "enable_hr": True, "hr_upscaler": "2x-New",
+                                                      "hr_second_pass_steps": 1})
+    assert response.status_code == 200, response.text
 
 
 def test_extras_upscale_with_a_model_matches_the_model_and_writes_infotext(api):
