@@ -190,3 +190,17 @@ def test_codeformer_gets_its_weight():
     face_restoration._call_net("CodeFormer", net, face, None)
     face_restoration._call_net("GFPGAN", net, face, 0.25)
     assert calls == [{"weight": 0.25}, {"weight": 0.5}, {"return_rgb": False}]
+
+
+def test_a1111_restore_faces_payload_runs_the_restorer_chosen_in_settings(api, monkeypatch):
+    """A1111's test_txt2img_with_restore_faces_performed, sent unchanged once a restorer is installed."""
+    client, state = api
+    fake_detector(monkeypatch, state, lambda image, conf_threshold=0.8: np.zeros((0, 15), dtype=np.float32))
+    assert client.post("/sdapi/v1/options", json={"face_restoration_model": "GFPGAN"}).status_code == 200
+    payload = {"batch_size": 1, "cfg_scale": 7, "height": 64, "width": 64, "n_iter": 1, "negative_prompt": "",
+               "prompt": BASE["prompt"], "restore_faces": True, "s_churn": 0, "s_noise": 1, "s_tmax": 0, "s_tmin": 0,
+               "sampler_index": "Euler a", "seed": -1, "steps": 3, "styles": [], "subseed": -1,
+               "subseed_strength": 0, "tiling": False}
+    response = client.post("/sdapi/v1/txt2img", json=payload)
+    assert response.status_code == 200, response.text
+    assert "Face restoration: GFPGAN" in json.loads(response.json()["info"])["infotexts"][0]
