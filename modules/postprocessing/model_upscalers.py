@@ -91,7 +91,9 @@ class ModelUpscalers:
         self.scanner = scanner
         self.entries: dict[str, UpscalerEntry] = {}
         self._loaded: tuple[Path, Any] | None = None
-        self._lock = threading.RLock()
+        # a scan never waits for an upscale in progress (list calls stay quick during a long job)
+        self._scan_lock = threading.Lock()
+        self._run_lock = threading.RLock()
 
     @property
     def folders(self) -> list[Path]:
@@ -99,7 +101,7 @@ class ModelUpscalers:
 
     def refresh(self) -> list[UpscalerEntry]:
         """Re-scan the folders (new files detected once; known ones by size and mtime)."""
-        with self._lock:
+        with self._scan_lock:
             found: dict[str, UpscalerEntry] = {}
             for folder in UPSCALER_FOLDERS:
                 for model_file in self.scanner.scan([self.models_dir / folder]):
@@ -117,21 +119,20 @@ class ModelUpscalers:
             return list(found.values())
 
     def unregister_all(self) -> None:
-        with self._lock:
+        with self._scan_lock:
             upscalers.set_model_upscalers({})
             self.entries = {}
-            self.unload()
+        self.unload()
 
     def unload(self) -> None:
-        with self._lock:
-            self._loaded = None
+        self._loaded = None  # a run in progress keeps its own reference
 
     def _upscaler_fn(self, name: str) -> upscalers.PixelUpscaler:
         return lambda image, width, height: self.upscale(name, image, width, height)
 
     def model(self, name: str):
         """The loaded spandrel descriptor of an upscaler (loading it, and dropping the last one)."""
-        with self._lock:
+        with self._run_lock:
             entry = self.entries.get(name)
             if entry is None:
                 raise ValueError(f"unknown model upscaler {name!r}")
@@ -151,10 +152,10 @@ class ModelUpscalers:
 
     def upscale(self, name: str, image: Image.Image, width: int, height: int) -> Image.Image:
         """Run the model until the image reaches (width, height); the caller resizes the rest."""
-        with self._lock:
+        with self._run_lock:
             descriptor = self.model(name)
-            entry = self.entries[name]
-            tile, overlap = self._tile_options(entry.tile_prefix)
+            entry = self.entries.get(name)  # a re-scan may have run meanwhile
+            tile, overlap = self._tile_options(entry.tile_prefix if entry else "ESRGAN")
             current = image
             for done in range(MAX_PASSES):
                 reached = current.width >= width and current.height >= height

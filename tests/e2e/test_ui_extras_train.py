@@ -66,6 +66,26 @@ def test_send_from_png_info_to_extras_and_upscale_with_nearest(page, tmp_path):
     assert "1 image(s) upscaled to 80x48" in page.locator("#html_info_extras").inner_text()
 
 
+def test_a_model_upscaler_dropped_in_is_offered_after_refresh(page, server):
+    """A spandrel model file added while the app runs: the refresh button lists it, it
+    upscales the image still in Extras, and the postprocessing infotext shows under it."""
+    from tests import image_models
+
+    _, data = server
+    image_models.save_state_dict(image_models.compact(2).state_dict(), data / "models" / "ESRGAN" / "2x-Browser.pth")
+    page.click("#extras_upscaler_refresh")
+    choose(page, "extras_upscaler_1", "2x-Browser")
+    page.locator("#extras_face_restoration").get_by_text("Face restoration").first.click()  # a closed accordion
+    page.wait_for_selector("#extras_gfpgan_visibility")  # face restoration rows (A1111's ids)
+    assert page.locator("#extras_codeformer_weight").count() == 1
+    before = gallery_sources(page, "extras")
+    page.click("#extras_generate")
+    sources = wait_for_new_gallery(page, "extras", before)
+    assert fetch_image(page, sources[0]).size == (80, 48)
+    info = page.locator("#html_info_extras").inner_text()
+    assert "Postprocess upscale by: 2, Postprocess upscaler: 2x-Browser" in info
+
+
 def test_extras_without_an_image_says_so(page):
     open_tab(page, "Extras")
     page.get_by_role("tab", name="Batch Process", exact=True).click()
