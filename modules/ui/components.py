@@ -293,7 +293,10 @@ def setting_component(state: EngineState, key: str, value: Any, **kwargs: Any) -
         return gr.Number(minimum=info.minimum, maximum=info.maximum, precision=0 if type(info.default) is int else None,
                          **common)
     if kind == "radio":
-        return gr.Radio(choices=option_choices(state, key) or [], **common)
+        choices = option_choices(state, key) or []
+        if value not in choices:  # a saved or default value nothing offers now (e.g. no restorer installed)
+            choices = [value, *choices]
+        return gr.Radio(choices=choices, **common)
     if kind == "dropdown":
         multiselect = isinstance(info.default, list)
         return gr.Dropdown(choices=option_choices(state, key) or [], multiselect=multiselect,
