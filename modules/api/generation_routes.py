@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from modules import images, sampling
 from modules.api.auth import basic_auth_dependency
-from modules.api.errors import params_http_error
+from modules.api.errors import failed_job_error, params_http_error
 from modules.cmd_args import parse_credentials
 from modules.engine_state import EngineState
 from modules.generation_jobs import (SCRIPT_FIELDS, decode_image, encode_png, extras_params, load_result_images,
@@ -191,7 +191,7 @@ def create_router(state: EngineState) -> APIRouter:
         params = _job_params(kind, body)
         job = queue.wait(submit(kind, params, request_owner(request)))
         if job.status == JobStatus.FAILED:
-            raise HTTPException(500, job.error or "generation failed")
+            raise failed_job_error(job.error, "generation failed")
         result = job.result or {}
         encoded = [base64.b64encode(p.read_bytes()).decode() for p in load_result_images(result)]
         return GenerationResponse(images=encoded if body.send_images else [], parameters=_echoed_parameters(body),
@@ -216,7 +216,7 @@ def create_router(state: EngineState) -> APIRouter:
             raise params_http_error(e) from e
         job = queue.wait(queue.submit("extras", params, owner=request_owner(request)))
         if job.status == JobStatus.FAILED:
-            raise HTTPException(500, job.error or "extras failed")
+            raise failed_job_error(job.error, "extras failed")
         result = job.result or {}
         return ([base64.b64encode(p.read_bytes()).decode() for p in load_result_images(result)],
                 result.get("html_info", ""))

@@ -178,6 +178,10 @@ def test_api_generation_with_lora_and_embedding(tiny_sd3_checkpoints, data_dir):
         assert np.array_equal(plain, txt2img("a red circle")[0])  # networks undone afterwards
         refused = client.post("/sdapi/v1/txt2img", json={**BASE, "sampler_name": "Euler a"})
         assert refused.status_code == 422 and "sampler_name" in refused.text
+        # with a per-request checkpoint the sampler is checked only once the job has the model: still a 422
+        late = client.post("/sdapi/v1/txt2img", json={**BASE, "sampler_name": "Euler a",
+                                                       "override_settings": {"sd_model_checkpoint": "sd3"}})
+        assert late.status_code == 422 and late.json()["detail"].startswith("sampler_name: 'Euler a'"), late.text
 
 
 def write_sd3_networks(data_dir, model):
