@@ -78,7 +78,7 @@ def create_embedding(name: str, num_vectors_per_token: int, init_text: str, mode
     target = embedding_path(folder, name)
     _check_free(Path(folder), name, target, overwrite)
     parts = PARTS_PER_ENCODER.get(model.arch.family)
-    if parts not in ((SINGLE_PART,), SDXL_PARTS):  # the SDXL refiner reads the base's clip_g part
+    if parts not in ((SINGLE_PART,), SDXL_PARTS) or model.arch.is_sd3:  # the refiner reads the base's clip_g
         raise ParamsError("model", f"cannot create embeddings for {model.arch.label}; load an SD1, SD2 or "
                                    "SDXL base model")
     vectors = {part: initial_vectors(tokenizer, encoder, init_text, num_vectors_per_token)

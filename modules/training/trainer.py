@@ -34,6 +34,7 @@ from modules.networks.embedding_lookup import one_embedding_lookups
 from modules.networks.embeddings import PARTS_PER_ENCODER, EmbeddingDatabase
 from modules.processing.conditioning import build_prompt_encoder
 from modules.processing.denoiser import SDXLConditions
+from modules.processing.params import ParamsError
 from modules.prompting import PromptEncoder
 from modules.training import dataset as ds
 from modules.training import embedding_files as files
@@ -118,6 +119,9 @@ def train_embedding(params: TrainParams, model: Any, ctx: Any, *, embeddings: Em
     interrupted, textinfo, set_preview); `embeddings` finds the embedding file by name;
     relative `data_root` / `log_directory` are under `data_dir`."""
     started = time.perf_counter()
+    if model.arch.is_sd3:  # the loss here is the noise/v objective; SD3's flow objective is not written
+        raise ParamsError("model", f"textual inversion training does not support {model.arch.label}; load an SD1, "
+                                   "SD2 or SDXL base model")
     settings = settings or {}
     inputs = resolve_inputs(params, data_dir, templates)
     source = trainable_embedding(embeddings, model, params.embedding_name)

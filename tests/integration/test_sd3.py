@@ -197,3 +197,13 @@ def write_sd3_networks(data_dir, model):
     embedding = {"clip_l": torch.randn(2, widths[0], generator=g) * 5, "clip_g": torch.randn(2, widths[1], generator=g) * 5}
     (data_dir / "embeddings").mkdir(exist_ok=True)
     safetensors.torch.save_file(embedding, str(data_dir / "embeddings" / "glowy.safetensors"))
+
+
+def test_textual_inversion_refuses_sd3_by_name(sd3, tmp_path):
+    from modules.training.embedding_files import create_embedding
+    from modules.training.trainer import train_embedding
+
+    with pytest.raises(ParamsError, match="model: cannot create embeddings for SD3 Medium"):
+        create_embedding("mine", 1, "a cat", sd3, tmp_path)
+    with pytest.raises(ParamsError, match="model: textual inversion training does not support SD3 Medium"):
+        train_embedding(None, sd3, None, embeddings=None, data_dir=tmp_path)
