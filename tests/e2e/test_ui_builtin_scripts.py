@@ -4,17 +4,15 @@ Prompt S/R x Prompt S/R plot fills the gallery with a labelled grid of the right
 
 from __future__ import annotations
 
-import threading
-import time
 
 import numpy as np
 import pytest
 
 from modules.paths import DEMO_MODEL_DIR
-from tests.e2e.test_ui_browser import (CHROMIUM, CHROMIUM_ARGS, fetch_image, open_tab, set_number, textbox,
+from tests.e2e.test_ui_browser import (CHROMIUM, fetch_image, open_tab, set_number, textbox,
                                        wait_for_new_gallery)
+from tests.e2e.in_process import browser_page, serve_in_process
 from tests.helpers import install_checkpoint, make_args
-from tests.server import free_port
 from tools.shapes_dataset import classify
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: install Debian's chromium "
@@ -24,37 +22,14 @@ XYZ = "txt2img_script_x_y_z_plot"
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    import uvicorn
-    from playwright.sync_api import sync_playwright
 
     import webui
 
     data = tmp_path_factory.mktemp("ui-builtin-scripts")
     install_checkpoint(data, DEMO_MODEL_DIR / "shapes-demo.safetensors")
     app, state = webui.create_app(make_args(data))
-    state.models.start_background_load().join(120)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1200})
-            page.set_default_timeout(60_000)
-            page.errors = []
-            page.on("pageerror", lambda error: page.errors.append(str(error)))
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#txt2img_generate")
-            yield page
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        state.jobs.stop()
+    with serve_in_process(app, state) as base_url, browser_page(base_url, height=1200) as page:
+        yield page
 
 
 def pick(page, elem_id: str, option: str) -> None:

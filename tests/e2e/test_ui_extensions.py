@@ -6,17 +6,15 @@ The app runs in this process (webui.create_app + uvicorn) on the demo model."""
 
 from __future__ import annotations
 
-import threading
-import time
 import zipfile
 
 import pytest
 
 from modules.paths import DEMO_MODEL_DIR
-from tests.e2e.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, shot, textbox
+from tests.e2e.test_ui_browser import CHROMIUM, open_tab, shot, textbox
+from tests.e2e.in_process import browser_page, serve_in_process
 from tests.helpers import install_checkpoint, make_args
 from tests.integration.test_a1111_extension import write_extension
-from tests.server import free_port
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: install Debian's chromium "
                                                          "(apt-get install chromium) to run the browser tests")
@@ -24,7 +22,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: in
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    import uvicorn
 
     import webui
     from modules import script_callbacks
@@ -39,38 +36,19 @@ def served(tmp_path_factory):
     (source / "javascript" / "later.js").write_text("window.laterExt = 1;\n")
     install_checkpoint(data, DEMO_MODEL_DIR / "shapes-demo.safetensors")
     app, state = webui.create_app(make_args(data, "--my-ext-flag", "browser"))
-    state.models.start_background_load().join(120)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
     try:
-        yield f"http://127.0.0.1:{port}", data, source
+        with serve_in_process(app, state) as base_url:
+            yield base_url, data, source
     finally:
-        server.should_exit = True
-        thread.join(30)
-        state.jobs.stop()
         script_callbacks.clear_callbacks()
 
 
 @pytest.fixture(scope="module")
 def page(served):
-    from playwright.sync_api import sync_playwright
 
     base, *_ = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        page.goto(base + "/")
-        page.wait_for_selector("#txt2img_generate")
+    with browser_page(base) as page:
         yield page
-        browser.close()
 
 
 def test_the_extension_tab_runs_its_events_with_its_js_and_css(page):

@@ -7,17 +7,15 @@ of the built-in ones, so the test does not depend on which scripts ship in scrip
 from __future__ import annotations
 
 import textwrap
-import threading
-import time
 
 import numpy as np
 import pytest
 
 from modules.paths import DEMO_MODEL_DIR
-from tests.e2e.test_ui_browser import (CHROMIUM, CHROMIUM_ARGS, fetch_image, open_tab, set_number, shot, textbox,
+from tests.e2e.test_ui_browser import (CHROMIUM, fetch_image, open_tab, set_number, shot, textbox,
                                        wait_for_new_gallery)
+from tests.e2e.in_process import browser_page, serve_in_process
 from tests.helpers import install_checkpoint, make_args
-from tests.server import free_port
 from tools.shapes_dataset import classify
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: install Debian's chromium "
@@ -60,7 +58,6 @@ class Tagger(scripts.Script):
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
-    import uvicorn
 
     import webui
     from modules import scripts
@@ -78,36 +75,14 @@ def base_url(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(webui, "attach_scripts", attach)
         app, state = webui.create_app(make_args(data))
-    state.models.start_background_load().join(120)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        state.jobs.stop()
+    with serve_in_process(app, state) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
 def page(base_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        page.goto(base_url + "/")
-        page.wait_for_selector("#txt2img_generate")
+    with browser_page(base_url) as page:
         yield page
-        browser.close()
 
 
 def test_picking_a_script_shows_its_controls_and_runs_it(page):
