@@ -35,6 +35,8 @@ def page(tmp_path_factory):
 def pick(page, elem_id: str, option: str) -> None:
     page.locator(f"#{elem_id} input").click()
     page.get_by_role("option", name=option, exact=True).click()
+    # the list closes after the pick; the next dropdown's list must not meet this one still open
+    page.get_by_role("option").first.wait_for(state="detached")
 
 
 def test_xyz_plot_from_the_ui(page):
