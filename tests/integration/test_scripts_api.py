@@ -5,6 +5,7 @@ import base64
 import json
 import io
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -165,19 +166,22 @@ def test_a_script_that_raises_fails_the_job_naming_it(api):
     assert "'Broken'" in detail and "test_scripts.py" in detail and "the script's own failure" in detail
 
 
-def test_script_fields_travel_with_async_jobs(api):
-    client, *_ = api
-    job = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": {
-        **COMMON, "alwayson_scripts": {"Recolour": {"args": [True, "green"]}}}})
+def finished_job(client, params: dict) -> dict:
+    """Submit a txt2img job through /easel/v1/jobs and return its view once it is done."""
+    job = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": params})
     assert job.status_code == 200, job.text
-    job_id = job.json()["id"]
     for _ in range(600):
-        view = client.get(f"/easel/v1/jobs/{job_id}").json()
+        view = client.get(f"/easel/v1/jobs/{job.json()['id']}").json()
         if view["status"] in ("done", "failed"):
             break
-        import time
         time.sleep(0.1)
     assert view["status"] == "done", view
+    return view
+
+
+def test_script_fields_travel_with_async_jobs(api):
+    client, *_ = api
+    view = finished_job(client, {**COMMON, "alwayson_scripts": {"Recolour": {"args": [True, "green"]}}})
     image = client.get(view["result_urls"][0]).content
     assert classify(np.asarray(Image.open(io.BytesIO(image)).convert("RGB"))).fg == "green"
 
@@ -240,16 +244,7 @@ def test_script_callbacks_see_every_step_and_saved_file(api, recording_callbacks
 
 def test_job_progress_counts_every_image_a_script_makes(api):
     client, *_ = api
-    job = client.post("/easel/v1/jobs", json={"kind": "txt2img", "params": {**COMMON, "script_name": "twice"}})
-    assert job.status_code == 200, job.text
-    job_id = job.json()["id"]
-    import time
-    for _ in range(600):
-        view = client.get(f"/easel/v1/jobs/{job_id}").json()
-        if view["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
-    assert view["status"] == "done", view
+    view = finished_job(client, {**COMMON, "script_name": "twice"})
     assert (view["progress"]["job_no"], view["progress"]["job_count"]) == (2, 2)
     assert len(view["result_urls"]) == 2
 
